@@ -1,0 +1,1 @@
+//! Outpost bindings (uniffi layer, issue 7).

@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+
+pub mod error;
+pub mod store;
+pub mod vault;
+
+pub use error::{Error, Result};
+pub use store::{
+    Cursor, Filter, OrderBy, Page, Query, Record, RecordState, SearchHit, ServerRow, Store, TableSpec, Value, Values,
+};
+pub use vault::kdf::{calibrate, Calibration, KdfParams};
+pub use vault::lockout::{Clock, LockoutPolicy, OnLimit, SystemClock};
+pub use vault::{
+    AccountBinding, CreateOptions, OpenOptions, PlatformKeyError, PlatformKeyProvider, RotationReport, SlotInfo, Vault,
+    VaultStatus,
+};

@@ -1,0 +1,292 @@
+//! The encrypted local store: SQLCipher connections (one writer, a small pool of readers, WAL),
+//! migrations by `PRAGMA user_version`, records, the outbox, query and full-text search.
+//!
+//! Every call is synchronous and short; async callers run it off their executor threads
+//! (`spawn_blocking`). No connection or lock is ever held across an `.await`, because nothing
+//! here is async.
+
+mod query;
+mod records;
+mod search;
+mod value;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction};
+use zeroize::Zeroizing;
+
+pub use query::{Cursor, Filter, OrderBy, Page, Query};
+pub use records::{Record, RecordState, ServerRow, TableSpec};
+pub use search::SearchHit;
+pub use value::{Value, Values};
+
+use crate::error::{Error, Result};
+use crate::vault::keyslot::DbSettings;
+use crate::vault::DataKey;
+
+/// Schema migrations, applied in order; the schema version is their count.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+
+/// The schema version this build writes and the newest it opens.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Readers kept open for reuse.
+const READER_POOL: usize = 4;
+
+/// Page cache per connection: 32 MiB (as fast as 128 MiB for ~1 KB rows, twice 1 MiB's speed).
+const CACHE_KIB: i64 = 32 * 1024;
+
+/// The `PRAGMA key` literal: raw key plus salt, so SQLCipher skips its PBKDF2 and works with a
+/// plaintext header. Zeroized on drop.
+pub(crate) struct DbKey {
+    literal: Zeroizing<String>,
+}
+
+impl DbKey {
+    pub(crate) fn new(dek: &DataKey, settings: &DbSettings) -> Self {
+        let mut s = Zeroizing::new(String::with_capacity(100));
+        s.push_str("x'");
+        s.push_str(&Zeroizing::new(hex::encode(dek.bytes())));
+        s.push_str(&hex::encode(settings.salt));
+        s.push('\'');
+        DbKey { literal: s }
+    }
+}
+
+impl std::fmt::Debug for DbKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DbKey([redacted])")
+    }
+}
+
+/// An open, unlocked store.
+pub struct Store {
+    path: PathBuf,
+    settings: DbSettings,
+    key: Mutex<DbKey>,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::internal("a store lock was poisoned by an earlier panic")
+}
+
+/// Case folding used for every case-insensitive comparison: full Unicode case folding, so
+/// `Straße` equals `STRASSE` as in Dataverse, not just ASCII.
+pub(crate) fn fold(s: &str) -> String {
+    caseless::default_case_fold_str(s)
+}
+
+fn register_functions(conn: &Connection) -> Result<()> {
+    conn.create_scalar_function(
+        "outpost_fold",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS,
+        |ctx| {
+            use rusqlite::types::{Value as V, ValueRef};
+            Ok(match ctx.get_raw(0) {
+                ValueRef::Text(t) => V::Text(fold(&String::from_utf8_lossy(t))),
+                ValueRef::Integer(i) => V::Integer(i),
+                ValueRef::Real(f) => V::Real(f),
+                ValueRef::Null => V::Null,
+                ValueRef::Blob(b) => V::Blob(b.to_vec()),
+            })
+        },
+    )?;
+    Ok(())
+}
+
+/// Open one keyed connection and check that the key fits.
+fn connect(path: &Path, key: &DbKey, settings: &DbSettings, writer: bool) -> Result<Connection> {
+    let flags = if writer {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    // Refuse plain SQLite: without SQLCipher the data would be written unencrypted.
+    let version: Option<String> = conn.query_row("PRAGMA cipher_version", [], |r| r.get(0)).optional()?;
+    if version.as_deref().is_none_or(str::is_empty) {
+        return Err(Error::internal("SQLCipher is not linked (cipher_version is empty)"));
+    }
+    // SQLCipher logs a wrong key to stderr unless told not to.
+    conn.query_row("PRAGMA cipher_log_level = NONE", [], |_| Ok(())).optional()?;
+    conn.execute_batch(&Zeroizing::new(format!("PRAGMA key = \"{}\";", key.literal.as_str())))?;
+    conn.execute_batch(&format!(
+        "PRAGMA cipher_page_size = {}; PRAGMA kdf_iter = {}; PRAGMA cipher_hmac_algorithm = {}; \
+         PRAGMA cipher_kdf_algorithm = {}; PRAGMA cipher_plaintext_header_size = {};",
+        settings.page_size,
+        settings.kdf_iter,
+        settings.hmac_name(),
+        settings.kdf_name(),
+        settings.plaintext_header_size,
+    ))?;
+    // The first read verifies the key: a wrong key is SQLITE_NOTADB, mapped to `Corrupt`.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -{CACHE_KIB}; \
+         PRAGMA temp_store = MEMORY; PRAGMA synchronous = NORMAL;"
+    ))?;
+    if writer {
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::storage(format!("could not enable WAL (journal_mode = {mode})")));
+        }
+    } else {
+        conn.execute_batch("PRAGMA query_only = ON;")?;
+    }
+    register_functions(&conn)?;
+    Ok(conn)
+}
+
+/// Create the database file with owner-only permissions before SQLite does (SQLite gives the
+/// `-wal` and `-shm` files the main file's permissions).
+fn precreate(path: &Path) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(Error::NewerFormat { found: current, supported: SCHEMA_VERSION });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Open (creating if `create`) the database at `path` with the data key.
+    pub(crate) fn open(path: &Path, dek: &DataKey, settings: &DbSettings, create: bool) -> Result<Store> {
+        if create {
+            precreate(path)?;
+        } else if !path.exists() {
+            return Err(Error::corrupt("database file is missing"));
+        }
+        let key = DbKey::new(dek, settings);
+        let mut writer = connect(path, &key, settings, true)?;
+        migrate(&mut writer)?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            settings: *settings,
+            key: Mutex::new(key),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Run `f` in one write transaction; committed if `f` succeeds, rolled back otherwise.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().map_err(poisoned)?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Run `f` on a reader connection (a snapshot of the last committed state).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().map_err(poisoned)?.pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let key = self.key.lock().map_err(poisoned)?;
+                connect(&self.path, &key, &self.settings, false)?
+            }
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock().map_err(poisoned)?;
+        if pool.len() < READER_POOL {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// Re-encrypt every page under a new key (`PRAGMA rekey`): O(database size). Only for an
+    /// explicit data-key rotation, never for a password change.
+    pub(crate) fn rekey(&self, new: &DataKey) -> Result<()> {
+        let new_key = DbKey::new(new, &self.settings);
+        let mut key = self.key.lock().map_err(poisoned)?;
+        self.readers.lock().map_err(poisoned)?.clear();
+        let writer = self.writer.lock().map_err(poisoned)?;
+        checkpoint(&writer)?;
+        writer.execute_batch(&Zeroizing::new(format!("PRAGMA rekey = \"{}\";", new_key.literal.as_str())))?;
+        checkpoint(&writer)?;
+        *key = new_key;
+        Ok(())
+    }
+
+    /// Checkpoint the WAL into the main file and truncate it (e.g. before going to the
+    /// background on iOS, or before copying the files).
+    ///
+    /// # Errors
+    /// `Storage` if SQLite fails.
+    pub fn checkpoint(&self) -> Result<()> {
+        let writer = self.writer.lock().map_err(poisoned)?;
+        checkpoint(&writer)
+    }
+
+    /// Raw access for benchmarks and tests in this crate.
+    #[cfg(test)]
+    pub(crate) fn with_writer<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let w = self.writer.lock().map_err(poisoned)?;
+        f(&w)
+    }
+
+    /// Close every connection (readers first). Key material held here is zeroized on drop.
+    pub(crate) fn close(self) -> Result<()> {
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.clear();
+        }
+        let writer = self.writer.into_inner().map_err(poisoned)?;
+        writer.close().map_err(|(_, e)| Error::from(e))
+    }
+
+    /// A setting (small key/value pairs kept in the vault).
+    pub(crate) fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.read(|c| Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?))
+    }
+
+    pub(crate) fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+fn checkpoint(conn: &Connection) -> Result<()> {
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    if busy != 0 {
+        return Err(Error::storage("WAL checkpoint was blocked by a reader"));
+    }
+    Ok(())
+}

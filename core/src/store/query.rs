@@ -1,0 +1,382 @@
+//! Local query: a typed filter compiled to SQL with bound parameters only, ordering, and keyset
+//! pagination.
+//!
+//! Semantics (the property test's reference evaluator implements exactly these):
+//! - a column's value is the local view's JSON value: absent or `null` is NULL; booleans compare
+//!   as 0/1; numbers numerically (decimals as `f64` *for comparison only*; stored exactly);
+//! - text comparisons are case-insensitive with full Unicode case folding (`Straße` = `STRASSE`),
+//!   then ordered by the folded text's bytes;
+//! - comparing values of different kinds (text with a number) is *unknown*, as is any comparison
+//!   with NULL; logic is SQL's three-valued logic, and only rows where the filter is *true* match
+//!   (so `ne` and `not` do not match NULLs, as in Dataverse);
+//! - `contains` / `starts_with` match literal substrings: `%`, `_`, quotes have no meaning, as
+//!   they are never put in a LIKE pattern or in SQL text.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rusqlite::types::Value as Sql;
+
+use super::records::{table_id, Record, RecordState};
+use super::value::{from_json, Value};
+use super::{fold, Store};
+use crate::error::{Error, Result};
+
+/// A typed filter over a table's columns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// column = value (`Value::Null`: is null).
+    Eq(String, Value),
+    /// column ≠ value (`Value::Null`: is not null).
+    Ne(String, Value),
+    /// column < value.
+    Lt(String, Value),
+    /// column ≤ value.
+    Le(String, Value),
+    /// column > value.
+    Gt(String, Value),
+    /// column ≥ value.
+    Ge(String, Value),
+    /// Text column contains the text (case-insensitive, literal).
+    Contains(String, String),
+    /// Text column starts with the text (case-insensitive, literal).
+    StartsWith(String, String),
+    /// column equals one of the values.
+    In(String, Vec<Value>),
+    /// column is null or absent.
+    IsNull(String),
+    /// All of them (an empty list is true).
+    And(Vec<Filter>),
+    /// Any of them (an empty list is false).
+    Or(Vec<Filter>),
+    /// Negation (three-valued: not unknown is unknown).
+    Not(Box<Filter>),
+}
+
+/// One ordering key. Ties are always broken by primary id, ascending.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OrderBy {
+    /// Column name.
+    pub column: String,
+    /// Descending (NULLs last) instead of ascending (NULLs first).
+    pub descending: bool,
+}
+
+/// An opaque position in a query's results; pass it back to get the next page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor(pub String);
+
+/// A local query.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Query {
+    /// Which records (all when `None`).
+    pub filter: Option<Filter>,
+    /// Ordering keys (by id when empty).
+    pub order_by: Vec<OrderBy>,
+    /// Page size, 1 to 5000 (0 means 50).
+    pub limit: u32,
+    /// Continue after this position.
+    pub after: Option<Cursor>,
+}
+
+/// One page of results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The records, in order.
+    pub records: Vec<Record>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CursorBody {
+    o: Vec<OrderBy>,
+    k: Vec<serde_json::Value>,
+    id: String,
+}
+
+fn check_column(name: &str) -> Result<String> {
+    if name.is_empty() || name.len() > 256 || name.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return Err(Error::invalid(format!("bad column name {name:?}")));
+    }
+    Ok(format!("$.\"{name}\""))
+}
+
+fn sql_to_json(v: &Sql) -> serde_json::Value {
+    match v {
+        Sql::Null => serde_json::Value::Null,
+        Sql::Integer(i) => serde_json::json!({ "i": i }),
+        Sql::Real(f) => serde_json::json!({ "r": f }),
+        Sql::Text(t) => serde_json::json!({ "t": t }),
+        Sql::Blob(_) => serde_json::Value::Null,
+    }
+}
+
+fn json_to_sql(v: &serde_json::Value) -> Result<Sql> {
+    let bad = || Error::invalid("malformed cursor");
+    Ok(match v {
+        serde_json::Value::Null => Sql::Null,
+        serde_json::Value::Object(m) => match m.iter().next() {
+            Some((k, v)) if k == "i" => Sql::Integer(v.as_i64().ok_or_else(bad)?),
+            Some((k, v)) if k == "r" => Sql::Real(v.as_f64().ok_or_else(bad)?),
+            Some((k, v)) if k == "t" => Sql::Text(v.as_str().ok_or_else(bad)?.to_string()),
+            _ => return Err(bad()),
+        },
+        _ => return Err(bad()),
+    })
+}
+
+/// SQL text and its parameters, built together so their order always agrees.
+#[derive(Default)]
+struct SqlBuilder {
+    text: String,
+    params: Vec<Sql>,
+}
+
+impl SqlBuilder {
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+    fn bind(&mut self, v: Sql) {
+        self.text.push('?');
+        self.params.push(v);
+    }
+    /// The column's JSON value as an SQL value.
+    fn column(&mut self, name: &str) -> Result<()> {
+        self.push("(data ->> ");
+        self.bind(Sql::Text(check_column(name)?));
+        self.push(")");
+        Ok(())
+    }
+
+    fn compare(&mut self, col: &str, op: &str, v: &Value) -> Result<()> {
+        let (guard, param) = match v {
+            Value::Null => {
+                match op {
+                    "=" => {
+                        self.push("(");
+                        self.column(col)?;
+                        self.push(" IS NULL)");
+                    }
+                    "<>" => {
+                        self.push("(");
+                        self.column(col)?;
+                        self.push(" IS NOT NULL)");
+                    }
+                    _ => self.push("NULL"),
+                }
+                return Ok(());
+            }
+            Value::Text(s) => ("= 'text'", Sql::Text(fold(s))),
+            Value::Bool(b) => ("IN ('integer', 'real')", Sql::Integer(i64::from(*b))),
+            Value::Int(i) => ("IN ('integer', 'real')", Sql::Integer(*i)),
+            Value::Decimal(d) => (
+                "IN ('integer', 'real')",
+                Sql::Real(d.parse::<f64>().map_err(|_| Error::invalid("bad decimal in filter"))?),
+            ),
+        };
+        let text = matches!(v, Value::Text(_));
+        self.push("(CASE WHEN typeof(");
+        self.column(col)?;
+        self.push(&format!(") {guard} THEN "));
+        if text {
+            self.push("outpost_fold(");
+            self.column(col)?;
+            self.push(")");
+        } else {
+            self.column(col)?;
+        }
+        self.push(&format!(" {op} "));
+        self.bind(param);
+        self.push(" END)");
+        Ok(())
+    }
+
+    fn substring(&mut self, col: &str, needle: &str, prefix: bool) -> Result<()> {
+        self.push("(CASE WHEN typeof(");
+        self.column(col)?;
+        self.push(") = 'text' THEN instr(outpost_fold(");
+        self.column(col)?;
+        self.push("), ");
+        self.bind(Sql::Text(fold(needle)));
+        self.push(if prefix { ") = 1 END)" } else { ") > 0 END)" });
+        Ok(())
+    }
+
+    fn filter(&mut self, f: &Filter) -> Result<()> {
+        match f {
+            Filter::Eq(c, v) => self.compare(c, "=", v),
+            Filter::Ne(c, v) => self.compare(c, "<>", v),
+            Filter::Lt(c, v) => self.compare(c, "<", v),
+            Filter::Le(c, v) => self.compare(c, "<=", v),
+            Filter::Gt(c, v) => self.compare(c, ">", v),
+            Filter::Ge(c, v) => self.compare(c, ">=", v),
+            Filter::Contains(c, s) => self.substring(c, s, false),
+            Filter::StartsWith(c, s) => self.substring(c, s, true),
+            Filter::IsNull(c) => {
+                self.push("(");
+                self.column(c)?;
+                self.push(" IS NULL)");
+                Ok(())
+            }
+            Filter::In(c, vs) => {
+                let ors = vs.iter().map(|v| Filter::Eq(c.clone(), v.clone())).collect();
+                self.filter(&Filter::Or(ors))
+            }
+            Filter::And(fs) | Filter::Or(fs) => {
+                let (op, empty) = if matches!(f, Filter::And(_)) { (" AND ", "1") } else { (" OR ", "0") };
+                if fs.is_empty() {
+                    self.push(empty);
+                    return Ok(());
+                }
+                self.push("(");
+                for (i, sub) in fs.iter().enumerate() {
+                    if i > 0 {
+                        self.push(op);
+                    }
+                    self.filter(sub)?;
+                }
+                self.push(")");
+                Ok(())
+            }
+            Filter::Not(sub) => {
+                self.push("(NOT ");
+                self.filter(sub)?;
+                self.push(")");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// "Row comes after the cursor" for keys k0.. with the given directions, then id.
+fn after_condition(sql: &mut SqlBuilder, order: &[OrderBy], keys: &[Sql], id: &str) -> Result<()> {
+    if keys.len() != order.len() {
+        return Err(Error::invalid("cursor does not fit this query"));
+    }
+    let mut closes = 0;
+    for (i, (o, v)) in order.iter().zip(keys).enumerate() {
+        let k = format!("k{i}");
+        match (o.descending, v) {
+            (false, Sql::Null) => sql.push(&format!("({k} IS NOT NULL OR ({k} IS NULL AND ")),
+            (true, Sql::Null) => sql.push(&format!("(0 OR ({k} IS NULL AND ")),
+            (false, v) => {
+                sql.push(&format!("({k} > "));
+                sql.bind(v.clone());
+                sql.push(&format!(" OR ({k} = "));
+                sql.bind(v.clone());
+                sql.push(" AND ");
+            }
+            (true, v) => {
+                sql.push(&format!("({k} < "));
+                sql.bind(v.clone());
+                sql.push(&format!(" OR {k} IS NULL OR ({k} = "));
+                sql.bind(v.clone());
+                sql.push(" AND ");
+            }
+        }
+        closes += 2;
+    }
+    sql.push("id > ");
+    sql.bind(Sql::Text(id.to_string()));
+    sql.push(&")".repeat(closes));
+    Ok(())
+}
+
+impl Store {
+    /// Run a local query (reads see local pending edits; local deletes are hidden).
+    ///
+    /// Paging is by keyset: the cursor holds the last row's ordering keys, so each page costs
+    /// about the same however deep the scroll. Pages are stable under concurrent edits in the
+    /// sense of keyset paging (no row is returned twice).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for an unknown table, a bad column name, a bad decimal or a cursor from
+    /// another query; `Storage`.
+    pub fn query(&self, entity_set: &str, q: &Query) -> Result<Page> {
+        let limit = match q.limit {
+            0 => 50,
+            n if n > 5000 => return Err(Error::invalid("limit must be at most 5000")),
+            n => n,
+        };
+        let cursor = q
+            .after
+            .as_ref()
+            .map(|c| -> Result<CursorBody> {
+                let raw = URL_SAFE_NO_PAD.decode(&c.0).map_err(|_| Error::invalid("malformed cursor"))?;
+                let body: CursorBody = serde_json::from_slice(&raw).map_err(|_| Error::invalid("malformed cursor"))?;
+                if body.o != q.order_by {
+                    return Err(Error::invalid("cursor does not fit this query"));
+                }
+                Ok(body)
+            })
+            .transpose()?;
+
+        self.read(|c| {
+            let (table_id, _) = table_id(c, entity_set)?;
+            let mut sql = SqlBuilder::default();
+            sql.push("SELECT id, json(data), etag, state");
+            for i in 0..q.order_by.len() {
+                sql.push(&format!(", k{i}"));
+            }
+            sql.push(" FROM (SELECT id, data, etag, state");
+            for (i, o) in q.order_by.iter().enumerate() {
+                sql.push(", outpost_fold(");
+                sql.column(&o.column)?;
+                sql.push(&format!(") AS k{i}"));
+            }
+            sql.push(" FROM record WHERE table_id = ");
+            sql.bind(Sql::Integer(table_id));
+            sql.push(" AND state <> 3");
+            if let Some(f) = &q.filter {
+                sql.push(" AND ");
+                sql.filter(f)?;
+            }
+            sql.push(")");
+            if let Some(cur) = &cursor {
+                let keys = cur.k.iter().map(json_to_sql).collect::<Result<Vec<_>>>()?;
+                sql.push(" WHERE ");
+                after_condition(&mut sql, &q.order_by, &keys, &cur.id)?;
+            }
+            sql.push(" ORDER BY ");
+            for (i, o) in q.order_by.iter().enumerate() {
+                sql.push(&format!("k{i}{}, ", if o.descending { " DESC" } else { "" }));
+            }
+            sql.push("id LIMIT ");
+            sql.bind(Sql::Integer(i64::from(limit) + 1));
+
+            let mut stmt = c.prepare_cached(&sql.text)?;
+            let n_keys = q.order_by.len();
+            let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
+            let mut records = Vec::new();
+            let mut last_keys = Vec::new();
+            let mut more = false;
+            while let Some(row) = rows.next()? {
+                if records.len() == limit as usize {
+                    more = true;
+                    break;
+                }
+                let json: String = row.get(1)?;
+                records.push(Record {
+                    id: row.get(0)?,
+                    values: from_json(&json)?,
+                    etag: row.get(2)?,
+                    state: RecordState::from_code(row.get(3)?)?,
+                });
+                last_keys = (0..n_keys).map(|i| row.get::<_, Sql>(4 + i)).collect::<rusqlite::Result<_>>()?;
+            }
+            let next = match (more, records.last()) {
+                (true, Some(last)) => {
+                    let body = CursorBody {
+                        o: q.order_by.clone(),
+                        k: last_keys.iter().map(sql_to_json).collect(),
+                        id: last.id.clone(),
+                    };
+                    let raw = serde_json::to_vec(&body).map_err(|e| Error::internal(e.to_string()))?;
+                    Some(Cursor(URL_SAFE_NO_PAD.encode(raw)))
+                }
+                _ => None,
+            };
+            Ok(Page { records, next })
+        })
+    }
+}

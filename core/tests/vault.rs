@@ -1,0 +1,414 @@
+//! Vault behaviour on real SQLCipher files in temp dirs.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use outpost_core::{
+    AccountBinding, CreateOptions, Error, KdfParams, LockoutPolicy, OnLimit, OpenOptions, SlotInfo, Vault,
+};
+use sha2::{Digest, Sha256};
+
+fn keys_path(dir: &Path) -> std::path::PathBuf {
+    dir.join("outpost.keys")
+}
+
+/// Rewrite the keyslot file's trailer after an edit (what an attacker with file access can do).
+fn reseal(bytes: &mut Vec<u8>) {
+    let n = bytes.len() - 32;
+    bytes.truncate(n);
+    let sum = Sha256::digest(&bytes[..]);
+    bytes.extend_from_slice(&sum);
+}
+
+// Offsets from docs/keyslot-format.md for a file whose first slot is a password slot.
+const SLOT0_KDF_M: usize = 119;
+const SLOT0_KDF_T: usize = 123;
+
+#[test]
+fn create_lock_unlock_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    vault.store().register_table(&accounts_spec()).unwrap();
+    vault.store().apply_server_rows("accounts", &[account_row(1, "Contoso Ltd", "first")]).unwrap();
+    vault.lock().unwrap();
+
+    let clock = TestClock::at(1_000_100);
+    let vault = Vault::unlock(dir.path(), PASSWORD, &open_options(clock)).unwrap();
+    let rec = vault.store().get("accounts", "00000000-0000-4000-8000-000000000001").unwrap().unwrap();
+    assert_eq!(rec.values["name"].as_str(), Some("Contoso Ltd"));
+    assert_eq!(rec.values["revenue"], outpost_core::Value::Decimal("1234567890123.4567".into()));
+    assert!(matches!(Vault::create(dir.path(), PASSWORD, &fast_options(TestClock::at(0))), Err(Error::VaultExists)));
+}
+
+#[test]
+fn wrong_password_counts_down_and_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path()).lock().unwrap();
+    let clock = TestClock::at(1_000_000);
+    for left in (7..10).rev() {
+        let err = Vault::unlock(dir.path(), b"wrong", &open_options(clock.clone())).unwrap_err();
+        assert_eq!(err, Error::WrongPassword { attempts_left: left });
+    }
+    // A fresh process sees the same count: the counter is on disk.
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["--exact", "child_wrong_attempt", "--nocapture", "--test-threads=1"])
+        .env("OUTPOST_CHILD_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = Vault::status(dir.path(), &open_options(clock.clone())).unwrap();
+    assert_eq!(status.attempts_left, 6);
+    // Success resets the counter.
+    Vault::unlock(dir.path(), PASSWORD, &open_options(clock.clone())).unwrap().lock().unwrap();
+    assert_eq!(Vault::status(dir.path(), &open_options(clock)).unwrap().attempts_left, 10);
+}
+
+/// Runs in a child process (see above): one wrong attempt, then exit.
+#[test]
+fn child_wrong_attempt() {
+    let Ok(dir) = std::env::var("OUTPOST_CHILD_DIR") else { return };
+    let err = Vault::unlock(Path::new(&dir), b"child-wrong", &OpenOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::WrongPassword { .. }));
+}
+
+#[test]
+fn delay_policy_on_injectable_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::at(5_000);
+    let opts = CreateOptions {
+        lockout: LockoutPolicy { max_attempts: 3, on_limit: OnLimit::Delay { base_s: 60, max_s: 3600 } },
+        ..fast_options(clock.clone())
+    };
+    Vault::create(dir.path(), PASSWORD, &opts).unwrap().lock().unwrap();
+    let o = open_options(clock.clone());
+    assert_eq!(Vault::unlock(dir.path(), b"a", &o).unwrap_err(), Error::WrongPassword { attempts_left: 2 });
+    assert_eq!(Vault::unlock(dir.path(), b"b", &o).unwrap_err(), Error::WrongPassword { attempts_left: 1 });
+    assert_eq!(Vault::unlock(dir.path(), b"c", &o).unwrap_err(), Error::LockedOut { retry_after_s: 60 });
+    // Even the right password is refused while locked out.
+    clock.advance(10);
+    assert_eq!(Vault::unlock(dir.path(), PASSWORD, &o).unwrap_err(), Error::LockedOut { retry_after_s: 50 });
+    // Moving the clock backwards does not shorten (or reset) the wait.
+    clock.advance(-86_400);
+    assert_eq!(Vault::unlock(dir.path(), PASSWORD, &o).unwrap_err(), Error::LockedOut { retry_after_s: 50 });
+    clock.advance(50);
+    // The next wrong password doubles the delay.
+    assert_eq!(Vault::unlock(dir.path(), b"d", &o).unwrap_err(), Error::LockedOut { retry_after_s: 120 });
+    clock.advance(120);
+    Vault::unlock(dir.path(), PASSWORD, &o).unwrap().lock().unwrap();
+    assert_eq!(Vault::status(dir.path(), &o).unwrap().attempts_left, 3);
+}
+
+#[test]
+fn wipe_policy_deletes_the_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::at(0);
+    let opts = CreateOptions {
+        lockout: LockoutPolicy { max_attempts: 2, on_limit: OnLimit::Wipe },
+        ..fast_options(clock.clone())
+    };
+    Vault::create(dir.path(), PASSWORD, &opts).unwrap().lock().unwrap();
+    let o = open_options(clock);
+    assert_eq!(Vault::unlock(dir.path(), b"a", &o).unwrap_err(), Error::WrongPassword { attempts_left: 1 });
+    assert_eq!(Vault::unlock(dir.path(), b"b", &o).unwrap_err(), Error::Wiped);
+    assert!(!dir.path().join("outpost.db").exists());
+    assert!(!keys_path(dir.path()).exists());
+    assert_eq!(Vault::unlock(dir.path(), PASSWORD, &o).unwrap_err(), Error::NoVault);
+}
+
+#[test]
+fn change_password_rewraps_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    vault.store().register_table(&accounts_spec()).unwrap();
+    let db_before = std::fs::read(vault.database_path()).unwrap();
+    assert_eq!(
+        vault.change_password(b"not it", b"new password").unwrap_err(),
+        Error::WrongPassword { attempts_left: 9 }
+    );
+    vault.change_password(PASSWORD, b"new password").unwrap();
+    assert!(vault.last_rewrap_duration().is_some());
+    // The database file was not re-encrypted.
+    assert_eq!(std::fs::read(vault.database_path()).unwrap(), db_before);
+    vault.lock().unwrap();
+    let o = open_options(TestClock::at(1_000_000));
+    assert!(matches!(Vault::unlock(dir.path(), PASSWORD, &o), Err(Error::WrongPassword { .. })));
+    let vault = Vault::unlock(dir.path(), b"new password", &o).unwrap();
+    assert_eq!(vault.store().tables().unwrap().len(), 1);
+}
+
+#[test]
+fn platform_slot_unlock_and_invalidation() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let key = TestPlatformKey::new(0x42);
+    let id = vault.add_platform_slot(&key).unwrap();
+    assert!(vault.slots().unwrap().contains(&SlotInfo::Platform { id }));
+    vault.lock().unwrap();
+    let o = open_options(TestClock::at(1_000_000));
+    assert!(Vault::status(dir.path(), &o).unwrap().has_platform_slot);
+    Vault::unlock_with_platform(dir.path(), &key, &o).unwrap().lock().unwrap();
+
+    // A provider that returns a different key is caught by the key check.
+    let other = TestPlatformKey::new(0x43);
+    assert!(matches!(Vault::unlock_with_platform(dir.path(), &other, &o), Err(Error::Corrupt { .. })));
+
+    // Biometric enrolment changed: typed error, the password still works, re-enrol.
+    key.invalidated.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(Vault::unlock_with_platform(dir.path(), &key, &o).unwrap_err(), Error::PlatformKeyInvalidated);
+    let vault = Vault::unlock(dir.path(), PASSWORD, &o).unwrap();
+    vault.remove_slot(id).unwrap();
+    let fresh = TestPlatformKey::new(0x44);
+    vault.add_platform_slot(&fresh).unwrap();
+    vault.lock().unwrap();
+    Vault::unlock_with_platform(dir.path(), &fresh, &o).unwrap();
+}
+
+#[test]
+fn slots_add_remove_and_last_slot_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let recovery = vault.add_password_slot(b"recovery code 1234", KdfParams::FLOOR).unwrap();
+    assert!(matches!(
+        vault.add_password_slot(b"weak", KdfParams { m_kib: 1024, t: 1, p: 1 }),
+        Err(Error::InvalidArgument { .. })
+    ));
+    vault.remove_slot(0).unwrap();
+    assert_eq!(
+        vault.remove_slot(recovery).unwrap_err(),
+        Error::InvalidArgument { reason: "the last slot cannot be removed".into() }
+    );
+    vault.lock().unwrap();
+    let o = open_options(TestClock::at(1_000_000));
+    assert!(matches!(Vault::unlock(dir.path(), PASSWORD, &o), Err(Error::WrongPassword { .. })));
+    Vault::unlock(dir.path(), b"recovery code 1234", &o).unwrap();
+}
+
+#[test]
+fn database_without_its_keyslot_file_cannot_be_opened() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let vault = create(a.path());
+    vault.store().register_table(&accounts_spec()).unwrap();
+    vault.lock().unwrap();
+    create(b.path()).lock().unwrap();
+    let o = open_options(TestClock::at(1_000_000));
+
+    // Only the database: no way in.
+    let c = tempfile::tempdir().unwrap();
+    std::fs::copy(a.path().join("outpost.db"), c.path().join("outpost.db")).unwrap();
+    assert!(matches!(Vault::unlock(c.path(), PASSWORD, &o), Err(Error::Corrupt { .. })));
+
+    // Vault A's database beside vault B's keyslot file (same password): SQLITE_NOTADB.
+    std::fs::copy(a.path().join("outpost.db"), b.path().join("outpost.db")).unwrap();
+    match Vault::unlock(b.path(), PASSWORD, &o) {
+        Err(Error::Corrupt { what }) => assert!(what.contains("not encrypted with this vault's key"), "{what}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_flipped_byte_and_truncation_fails_safely() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    vault.add_platform_slot(&TestPlatformKey::new(1)).unwrap();
+    vault.lock().unwrap();
+    let original = std::fs::read(keys_path(dir.path())).unwrap();
+    let o = open_options(TestClock::at(1_000_000));
+    let check = |bytes: &[u8], label: &str| {
+        std::fs::write(keys_path(dir.path()), bytes).unwrap();
+        match Vault::unlock(dir.path(), PASSWORD, &o) {
+            Err(Error::Corrupt { .. }) | Err(Error::WrongPassword { .. }) => {}
+            other => panic!("{label}: expected Corrupt or WrongPassword, got {other:?}"),
+        }
+        assert!(dir.path().join("outpost.db").exists(), "{label}: database must never be wiped");
+    };
+    for i in 0..original.len() {
+        let mut b = original.clone();
+        b[i] ^= 0x01;
+        check(&b, &format!("flip byte {i}"));
+    }
+    for len in 0..original.len() {
+        check(&original[..len], &format!("truncate to {len}"));
+    }
+    let mut longer = original.clone();
+    longer.push(0);
+    check(&longer, "one extra byte");
+    std::fs::write(keys_path(dir.path()), &original).unwrap();
+    Vault::unlock(dir.path(), PASSWORD, &o).unwrap();
+}
+
+#[test]
+fn resealed_edits_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path()).lock().unwrap();
+    let original = std::fs::read(keys_path(dir.path())).unwrap();
+    let o = open_options(TestClock::at(1_000_000));
+    assert_eq!(
+        u32::from_le_bytes(original[SLOT0_KDF_M..SLOT0_KDF_M + 4].try_into().unwrap()),
+        KdfParams::FLOOR.m_kib,
+        "offsets in docs/keyslot-format.md"
+    );
+
+    // KDF memory beyond the 1 GiB cap: Corrupt, before any allocation.
+    let mut b = original.clone();
+    b[SLOT0_KDF_M..SLOT0_KDF_M + 4].copy_from_slice(&(4u32 << 20).to_le_bytes());
+    reseal(&mut b);
+    std::fs::write(keys_path(dir.path()), &b).unwrap();
+    assert!(matches!(Vault::unlock(dir.path(), PASSWORD, &o), Err(Error::Corrupt { .. })));
+
+    // Iterations beyond the cap.
+    let mut b = original.clone();
+    b[SLOT0_KDF_T..SLOT0_KDF_T + 4].copy_from_slice(&1000u32.to_le_bytes());
+    reseal(&mut b);
+    std::fs::write(keys_path(dir.path()), &b).unwrap();
+    assert!(matches!(Vault::unlock(dir.path(), PASSWORD, &o), Err(Error::Corrupt { .. })));
+
+    // Parameters within the caps but edited: the AEAD's associated data no longer matches.
+    let mut b = original.clone();
+    b[SLOT0_KDF_T..SLOT0_KDF_T + 4].copy_from_slice(&3u32.to_le_bytes());
+    reseal(&mut b);
+    std::fs::write(keys_path(dir.path()), &b).unwrap();
+    assert!(matches!(Vault::unlock(dir.path(), PASSWORD, &o), Err(Error::WrongPassword { .. })));
+
+    // Another vault id in the header (a swapped header): the counter checksum (keyed by the
+    // vault id) or, past it, the AEAD refuses it.
+    let mut b = original.clone();
+    b[10] ^= 0xff;
+    reseal(&mut b);
+    std::fs::write(keys_path(dir.path()), &b).unwrap();
+    assert!(matches!(
+        Vault::unlock(dir.path(), PASSWORD, &o),
+        Err(Error::Corrupt { .. } | Error::WrongPassword { .. })
+    ));
+}
+
+#[test]
+fn newer_keyslot_format_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path()).lock().unwrap();
+    let mut b = std::fs::read(keys_path(dir.path())).unwrap();
+    b[8] = 9;
+    reseal(&mut b);
+    std::fs::write(keys_path(dir.path()), &b).unwrap();
+    let o = open_options(TestClock::at(1_000_000));
+    assert_eq!(Vault::unlock(dir.path(), PASSWORD, &o).unwrap_err(), Error::NewerFormat { found: 9, supported: 1 });
+}
+
+#[test]
+fn kdf_floor_enforced_at_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = CreateOptions { kdf: KdfParams { m_kib: 8 * 1024, t: 2, p: 1 }, ..fast_options(TestClock::at(0)) };
+    assert!(matches!(Vault::create(dir.path(), PASSWORD, &opts), Err(Error::InvalidArgument { .. })));
+    assert!(matches!(
+        Vault::create(dir.path(), b"", &fast_options(TestClock::at(0))),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
+
+#[test]
+fn rotate_data_key_rekeys_and_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vault = create(dir.path());
+    vault.store().register_table(&accounts_spec()).unwrap();
+    vault.store().apply_server_rows("accounts", &[account_row(7, "Rotated Inc", "x")]).unwrap();
+    let key = TestPlatformKey::new(9);
+    vault.add_platform_slot(&key).unwrap();
+    vault.add_password_slot(b"second password", KdfParams::FLOOR).unwrap();
+    let report = vault.rotate_data_key(PASSWORD, Some(&key)).unwrap();
+    assert_eq!(report.removed_slots.len(), 1, "the other password slot cannot be re-wrapped");
+    assert_eq!(vault.store().count("accounts").unwrap(), 1);
+    vault.lock().unwrap();
+    let o = open_options(TestClock::at(1_000_000));
+    let vault = Vault::unlock(dir.path(), PASSWORD, &o).unwrap();
+    assert_eq!(vault.store().count("accounts").unwrap(), 1);
+    vault.lock().unwrap();
+    Vault::unlock_with_platform(dir.path(), &key, &o).unwrap();
+}
+
+#[test]
+fn account_binding_refuses_another_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let me = AccountBinding {
+        tenant_id: "t1".into(),
+        account_id: "oid-1".into(),
+        username: "alice@contoso.test".into(),
+        org_url: "https://contoso.crm.dynamics.com".into(),
+    };
+    assert_eq!(vault.account().unwrap(), None);
+    vault.bind_account(&me).unwrap();
+    vault.bind_account(&me).unwrap();
+    let other = AccountBinding { account_id: "oid-2".into(), ..me.clone() };
+    assert_eq!(vault.bind_account(&other).unwrap_err(), Error::AccountMismatch { field: "account".into() });
+    let other_org = AccountBinding { org_url: "https://fabrikam.crm.dynamics.com".into(), ..me.clone() };
+    assert_eq!(vault.bind_account(&other_org).unwrap_err(), Error::AccountMismatch { field: "org".into() });
+}
+
+#[test]
+fn two_vaults_open_in_one_process() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let va = create(a.path());
+    let vb = create(b.path());
+    va.store().register_table(&accounts_spec()).unwrap();
+    vb.store().register_table(&accounts_spec()).unwrap();
+    va.store().apply_server_rows("accounts", &[account_row(1, "A", "")]).unwrap();
+    assert_eq!(va.store().count("accounts").unwrap(), 1);
+    assert_eq!(vb.store().count("accounts").unwrap(), 0);
+}
+
+#[test]
+fn plaintext_header_option_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = CreateOptions { plaintext_header: true, ..fast_options(TestClock::at(0)) };
+    let vault = Vault::create(dir.path(), PASSWORD, &opts).unwrap();
+    vault.store().register_table(&accounts_spec()).unwrap();
+    vault.store().apply_server_rows("accounts", &[account_row(1, "Header Co", "")]).unwrap();
+    vault.store().checkpoint().unwrap();
+    let head = std::fs::read(vault.database_path()).unwrap();
+    assert_eq!(&head[..16], b"SQLite format 3\0", "iOS must recognise the file");
+    vault.lock().unwrap();
+    let vault = Vault::unlock(dir.path(), PASSWORD, &open_options(TestClock::at(0))).unwrap();
+    assert_eq!(vault.store().count("accounts").unwrap(), 1);
+}
+
+#[test]
+fn calibrate_returns_usable_parameters() {
+    let c = outpost_core::calibrate(50, 32 * 1024).unwrap();
+    assert!(c.params.meets_floor());
+    let dir = tempfile::tempdir().unwrap();
+    let opts = CreateOptions { kdf: c.params, ..fast_options(TestClock::at(0)) };
+    Vault::create(dir.path(), PASSWORD, &opts).unwrap();
+}
+
+#[test]
+fn wipe_removes_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    vault.store().register_table(&accounts_spec()).unwrap();
+    vault.wipe().unwrap();
+    assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+    assert!(!Vault::exists(dir.path()));
+}
+
+#[cfg(unix)]
+#[test]
+fn files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path().join("v").as_path());
+    vault.store().register_table(&accounts_spec()).unwrap();
+    for (p, _) in files_in(&dir.path().join("v")) {
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", p.display());
+    }
+}
+
+#[test]
+fn defaults_are_rfc9106_second_recommendation() {
+    assert_eq!(KdfParams::default(), KdfParams { m_kib: 65_536, t: 3, p: 4 });
+    assert_eq!(CreateOptions::default().lockout.max_attempts, 10);
+}

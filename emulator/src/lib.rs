@@ -1,0 +1,1 @@
+//! Outpost local emulator (issue 3).

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the build and tests need on a fresh Debian 12 machine. Idempotent, no prompts.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+need=()
+command -v cc >/dev/null 2>&1 || need+=(build-essential)
+command -v perl >/dev/null 2>&1 || need+=(perl)        # vendored OpenSSL's build
+command -v make >/dev/null 2>&1 || need+=(make)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust toolchain) is required" >&2; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy 2>/dev/null || true
+echo "dependencies present"
