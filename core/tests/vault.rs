@@ -1,5 +1,7 @@
 //! Vault behaviour on real SQLCipher files in temp dirs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 mod common;
 
 use std::path::Path;
