@@ -65,7 +65,8 @@ impl std::fmt::Debug for DbKey {
 pub struct Store {
     path: PathBuf,
     settings: DbSettings,
-    key: Mutex<DbKey>,
+    /// `None` only for the unkeyed comparison store of the benchmarks (feature `bench-internals`).
+    key: Mutex<Option<DbKey>>,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -106,7 +107,7 @@ fn register_functions(conn: &Connection) -> Result<()> {
 }
 
 /// Open one keyed connection and check that the key fits.
-fn connect(path: &Path, key: &DbKey, settings: &DbSettings, writer: bool) -> Result<Connection> {
+fn connect(path: &Path, key: Option<&DbKey>, settings: &DbSettings, writer: bool) -> Result<Connection> {
     let flags = if writer {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -120,16 +121,18 @@ fn connect(path: &Path, key: &DbKey, settings: &DbSettings, writer: bool) -> Res
     }
     // SQLCipher logs a wrong key to stderr unless told not to.
     conn.query_row("PRAGMA cipher_log_level = NONE", [], |_| Ok(())).optional()?;
-    conn.execute_batch(&Zeroizing::new(format!("PRAGMA key = \"{}\";", key.literal.as_str())))?;
-    conn.execute_batch(&format!(
-        "PRAGMA cipher_page_size = {}; PRAGMA kdf_iter = {}; PRAGMA cipher_hmac_algorithm = {}; \
+    if let Some(key) = key {
+        conn.execute_batch(&Zeroizing::new(format!("PRAGMA key = \"{}\";", key.literal.as_str())))?;
+        conn.execute_batch(&format!(
+            "PRAGMA cipher_page_size = {}; PRAGMA kdf_iter = {}; PRAGMA cipher_hmac_algorithm = {}; \
          PRAGMA cipher_kdf_algorithm = {}; PRAGMA cipher_plaintext_header_size = {};",
-        settings.page_size,
-        settings.kdf_iter,
-        settings.hmac_name(),
-        settings.kdf_name(),
-        settings.plaintext_header_size,
-    ))?;
+            settings.page_size,
+            settings.kdf_iter,
+            settings.hmac_name(),
+            settings.kdf_name(),
+            settings.plaintext_header_size,
+        ))?;
+    }
     // The first read verifies the key: a wrong key is SQLITE_NOTADB, mapped to `Corrupt`.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
     conn.execute_batch(&format!(
@@ -187,8 +190,20 @@ impl Store {
         } else if !path.exists() {
             return Err(Error::corrupt("database file is missing"));
         }
-        let key = DbKey::new(dek, settings);
-        let mut writer = connect(path, &key, settings, true)?;
+        Self::open_with(path, Some(DbKey::new(dek, settings)), settings)
+    }
+
+    /// An *unencrypted* store, only for measuring SQLCipher's cost against plain SQLite through
+    /// the same code. Never compiled into the library apps use.
+    #[cfg(feature = "bench-internals")]
+    #[doc(hidden)]
+    pub fn open_unkeyed_for_bench(path: &Path) -> Result<Store> {
+        precreate(path)?;
+        Self::open_with(path, None, &DbSettings::sqlcipher4(false, [0; 16]))
+    }
+
+    fn open_with(path: &Path, key: Option<DbKey>, settings: &DbSettings) -> Result<Store> {
+        let mut writer = connect(path, key.as_ref(), settings, true)?;
         migrate(&mut writer)?;
         Ok(Store {
             path: path.to_path_buf(),
@@ -215,7 +230,7 @@ impl Store {
             Some(c) => c,
             None => {
                 let key = self.key.lock().map_err(poisoned)?;
-                connect(&self.path, &key, &self.settings, false)?
+                connect(&self.path, key.as_ref(), &self.settings, false)?
             }
         };
         let out = f(&conn);
@@ -236,7 +251,7 @@ impl Store {
         checkpoint(&writer)?;
         writer.execute_batch(&Zeroizing::new(format!("PRAGMA rekey = \"{}\";", new_key.literal.as_str())))?;
         checkpoint(&writer)?;
-        *key = new_key;
+        *key = Some(new_key);
         Ok(())
     }
 

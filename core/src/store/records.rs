@@ -88,8 +88,23 @@ pub(crate) fn table_id(conn: &Connection, entity_set: &str) -> Result<(i64, Vec<
     Ok((id, searchable))
 }
 
-pub(crate) fn fts_token(table_id: i64) -> String {
-    format!("t{table_id}")
+/// Name of a table's FTS5 index. Built from an integer id only, never from user text.
+pub(crate) fn fts_table(table_id: i64) -> String {
+    format!("fts_{table_id}")
+}
+
+fn create_fts(tx: &Transaction<'_>, table_id: i64) -> Result<()> {
+    tx.execute_batch(&format!(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS {} USING fts5(body, content = '', contentless_delete = 1, \
+         tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')",
+        fts_table(table_id)
+    ))?;
+    Ok(())
+}
+
+fn fts_delete(tx: &Transaction<'_>, table_id: i64, rid: i64) -> Result<()> {
+    tx.prepare_cached(&format!("DELETE FROM {} WHERE rowid = ?1", fts_table(table_id)))?.execute([rid])?;
+    Ok(())
 }
 
 fn fts_body(values: &Values, searchable: &[String]) -> String {
@@ -105,13 +120,21 @@ fn fts_body(values: &Values, searchable: &[String]) -> String {
     body
 }
 
-fn fts_put(tx: &Transaction<'_>, rid: i64, table_id: i64, values: &Values, searchable: &[String]) -> Result<()> {
-    tx.execute("DELETE FROM record_fts WHERE rowid = ?1", [rid])?;
+/// Index a record's searchable text (`fresh`: the rowid has no entry yet).
+fn fts_put(
+    tx: &Transaction<'_>,
+    rid: i64,
+    table_id: i64,
+    values: &Values,
+    searchable: &[String],
+    fresh: bool,
+) -> Result<()> {
+    if !fresh {
+        fts_delete(tx, table_id, rid)?;
+    }
     if !searchable.is_empty() {
-        tx.execute(
-            "INSERT INTO record_fts (rowid, tbl, body) VALUES (?1, ?2, ?3)",
-            params![rid, fts_token(table_id), fts_body(values, searchable)],
-        )?;
+        tx.prepare_cached(&format!("INSERT INTO {} (rowid, body) VALUES (?1, ?2)", fts_table(table_id)))?
+            .execute(params![rid, fts_body(values, searchable)])?;
     }
     Ok(())
 }
@@ -195,15 +218,16 @@ impl Store {
                  ON CONFLICT (entity_set) DO UPDATE SET primary_id = excluded.primary_id, searchable = excluded.searchable",
                 params![spec.entity_set, spec.primary_id, searchable],
             )?;
+            let (table_id, cols) = table_id(tx, &spec.entity_set)?;
+            create_fts(tx, table_id)?;
             if before.is_some_and(|b| b != searchable) {
-                let (table_id, cols) = table_id(tx, &spec.entity_set)?;
                 let mut stmt = tx.prepare("SELECT rid, json(data) FROM record WHERE table_id = ?1")?;
                 let rows: Vec<(i64, String)> = stmt
                     .query_map([table_id], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<rusqlite::Result<_>>()?;
                 drop(stmt);
                 for (rid, json) in rows {
-                    fts_put(tx, rid, table_id, &from_json(&json)?, &cols)?;
+                    fts_put(tx, rid, table_id, &from_json(&json)?, &cols, false)?;
                 }
             }
             Ok(())
@@ -256,17 +280,17 @@ impl Store {
                 match existing {
                     None => {
                         insert.execute(params![table_id, id, json, row.etag, modifiedon(&row.values)])?;
-                        fts_put(tx, tx.last_insert_rowid(), table_id, &row.values, &searchable)?;
+                        fts_put(tx, tx.last_insert_rowid(), table_id, &row.values, &searchable, true)?;
                     }
                     Some((rid, 0)) => {
                         update_synced.execute(params![rid, json, row.etag, modifiedon(&row.values)])?;
-                        fts_put(tx, rid, table_id, &row.values, &searchable)?;
+                        fts_put(tx, rid, table_id, &row.values, &searchable, false)?;
                     }
                     Some((rid, _)) => {
                         let mut view = row.values.clone();
                         view.extend(pending_changes(tx, table_id, &id)?);
                         update_pending.execute(params![rid, to_json(&view), json, row.etag, modifiedon(&row.values)])?;
-                        fts_put(tx, rid, table_id, &view, &searchable)?;
+                        fts_put(tx, rid, table_id, &view, &searchable, false)?;
                     }
                 }
             }
@@ -293,7 +317,7 @@ impl Store {
                     )?;
                     tx.execute("DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
                 }
-                tx.execute("DELETE FROM record_fts WHERE rowid = ?1", [existing.rid])?;
+                fts_delete(tx, table_id, existing.rid)?;
                 tx.execute("DELETE FROM record WHERE rid = ?1", [existing.rid])?;
             }
             Ok(())
@@ -341,7 +365,7 @@ impl Store {
                 "INSERT INTO record (table_id, id, data, state) VALUES (?1, ?2, jsonb(?3), ?4)",
                 params![table_id, id, json, RecordState::Created.code()],
             )?;
-            fts_put(tx, tx.last_insert_rowid(), table_id, &values, &searchable)?;
+            fts_put(tx, tx.last_insert_rowid(), table_id, &values, &searchable, true)?;
             tx.execute(
                 "INSERT INTO outbox (table_id, record_id, op, changes, created_at) VALUES (?1, ?2, 'create', jsonb(?3), ?4)",
                 params![table_id, id, json, now_unix()],
@@ -378,7 +402,7 @@ impl Store {
                 "UPDATE record SET data = jsonb(?2), state = ?3 WHERE rid = ?1",
                 params![existing.rid, to_json(&view), new_state.code()],
             )?;
-            fts_put(tx, existing.rid, table_id, &view, &searchable)?;
+            fts_put(tx, existing.rid, table_id, &view, &searchable, false)?;
             tx.execute(
                 "INSERT INTO outbox (table_id, record_id, op, changes, base_values, base_etag, created_at) \
                  VALUES (?1, ?2, 'update', jsonb(?3), jsonb(?4), ?5, ?6)",
@@ -402,7 +426,7 @@ impl Store {
                 .ok_or_else(|| Error::NotFound { what: format!("{entity_set} record") })?;
             if existing.state == RecordState::Created {
                 tx.execute("DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
-                tx.execute("DELETE FROM record_fts WHERE rowid = ?1", [existing.rid])?;
+                fts_delete(tx, table_id, existing.rid)?;
                 tx.execute("DELETE FROM record WHERE rid = ?1", [existing.rid])?;
                 return Ok(());
             }

@@ -8,7 +8,7 @@
 
 use rusqlite::params;
 
-use super::records::{fts_token, table_id, Record, RecordState};
+use super::records::{fts_table, table_id, Record, RecordState};
 use super::value::from_json;
 use super::Store;
 use crate::error::{Error, Result};
@@ -27,7 +27,7 @@ pub struct SearchHit {
 
 /// Turn user text into an FTS5 query that cannot be misread as FTS syntax: every term is quoted;
 /// a trailing `*` on a term makes it a prefix. Terms are AND-ed.
-fn match_expression(table_id: i64, text: &str) -> Option<String> {
+fn match_expression(text: &str) -> Option<String> {
     let terms: Vec<String> = text
         .split_whitespace()
         .filter_map(|raw| {
@@ -42,7 +42,7 @@ fn match_expression(table_id: i64, text: &str) -> Option<String> {
     if terms.is_empty() {
         return None;
     }
-    Some(format!("tbl : \"{}\" AND body : ({})", fts_token(table_id), terms.join(" ")))
+    Some(terms.join(" "))
 }
 
 impl Store {
@@ -57,17 +57,17 @@ impl Store {
         }
         self.read(|c| {
             let (table_id, _) = table_id(c, entity_set)?;
-            let Some(expr) = match_expression(table_id, text) else {
+            let Some(expr) = match_expression(text) else {
                 return Ok(Vec::new());
             };
-            let mut stmt = c.prepare_cached(
+            let fts = fts_table(table_id);
+            let mut stmt = c.prepare_cached(&format!(
                 "SELECT r.id, json(r.data), r.etag, r.state, m.score FROM \
-                   (SELECT rowid AS rid, bm25(record_fts, 0.0, 1.0) AS score FROM record_fts \
-                    WHERE record_fts MATCH ?1 LIMIT ?2) AS m \
+                   (SELECT rowid AS rid, bm25({fts}) AS score FROM {fts} WHERE {fts} MATCH ?1 LIMIT ?2) AS m \
                  JOIN record r ON r.rid = m.rid \
                  WHERE r.state <> 3 \
-                 ORDER BY m.score LIMIT ?3",
-            )?;
+                 ORDER BY m.score LIMIT ?3"
+            ))?;
             let rows = stmt.query_map(params![expr, CANDIDATES, limit], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -95,10 +95,7 @@ mod tests {
 
     #[test]
     fn user_text_is_quoted() {
-        assert_eq!(
-            match_expression(3, r#"caf* "OR" NEAR(x"#).as_deref(),
-            Some(r#"tbl : "t3" AND body : ("caf"* "OR" "NEAR(x")"#)
-        );
-        assert_eq!(match_expression(3, "  * \" "), None);
+        assert_eq!(match_expression(r#"caf* "OR" NEAR(x"#).as_deref(), Some(r#""caf"* "OR" "NEAR(x""#));
+        assert_eq!(match_expression("  * \" "), None);
     }
 }

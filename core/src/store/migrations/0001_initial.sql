@@ -34,15 +34,9 @@ CREATE TABLE record (
 );
 CREATE INDEX record_modified ON record (table_id, modifiedon);
 
--- Full-text index over each table's searchable columns. Contentless: the text lives only in the
--- (encrypted) index. `tbl` holds one token naming the table, so a search is bounded per table.
-CREATE VIRTUAL TABLE record_fts USING fts5(
-    tbl, body,
-    content = '',
-    contentless_delete = 1,
-    tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '2 3'
-);
+-- Full-text search: one contentless FTS5 table per synced table, `fts_<table_id>`, created when
+-- the table is registered (store/search.rs): the text lives only in the (encrypted) index, and a
+-- search touches only its own table's index.
 
 -- Local edits waiting to be pushed, in order.
 CREATE TABLE outbox (
