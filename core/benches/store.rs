@@ -73,7 +73,7 @@ fn row(i: usize, rng: &mut Rng) -> ServerRow {
         description.push_str(rng.word());
         description.push(' ');
     }
-    if i % 8 == 0 {
+    if i.is_multiple_of(8) {
         description.push_str("frequent");
     }
     let id = format!("{:08x}-0000-4000-8000-{:012x}", i, i);
