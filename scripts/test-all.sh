@@ -21,7 +21,7 @@ stage "format"
 cargo fmt --all -- --check
 
 stage "clippy"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --features outpost-core/bench-internals -- -D warnings
 
 stage "rust tests"
 cargo test --workspace --all-targets
