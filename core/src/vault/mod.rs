@@ -366,6 +366,10 @@ fn is_wrong_db_key(e: &Error) -> bool {
 }
 
 impl Vault {
+    fn assemble(paths: VaultPaths, clock: Arc<dyn Clock>, dek: DataKey, store: Store) -> Vault {
+        Vault { paths, clock, dek, store, keys_lock: Mutex::new(()), last_rewrap: Mutex::new(None) }
+    }
+
     /// Create a new vault in `dir` protected by `password`.
     ///
     /// # Errors
@@ -416,14 +420,7 @@ impl Vault {
             let _ = paths.remove_db();
             return Err(e);
         }
-        Ok(Vault {
-            paths,
-            clock: options.clock.clone(),
-            dek,
-            store,
-            keys_lock: Mutex::new(()),
-            last_rewrap: Mutex::new(None),
-        })
+        Ok(Vault::assemble(paths, options.clock.clone(), dek, store))
     }
 
     /// Unlock with the offline password.
@@ -452,14 +449,7 @@ impl Vault {
         }
         paths.write_keys(&file)?;
         let (dek, store) = open_store(&paths, &mut file, opened.slot_id, opened.dek, SlotSecret::Kek(&opened.kek))?;
-        Ok(Vault {
-            paths,
-            clock: options.clock.clone(),
-            dek,
-            store,
-            keys_lock: Mutex::new(()),
-            last_rewrap: Mutex::new(None),
-        })
+        Ok(Vault::assemble(paths, options.clock.clone(), dek, store))
     }
 
     /// Unlock through a platform slot (no password, no attempt counting).
@@ -493,14 +483,7 @@ impl Vault {
         }
         let (slot_id, dek) = opened.ok_or(last_err)?;
         let (dek, store) = open_store(&paths, &mut file, slot_id, dek, SlotSecret::Platform(provider))?;
-        Ok(Vault {
-            paths,
-            clock: options.clock.clone(),
-            dek,
-            store,
-            keys_lock: Mutex::new(()),
-            last_rewrap: Mutex::new(None),
-        })
+        Ok(Vault::assemble(paths, options.clock.clone(), dek, store))
     }
 
     /// What can be shown before unlocking: attempts left, lockout, whether biometric unlock is
