@@ -23,10 +23,16 @@ cargo fmt --all -- --check
 stage "clippy"
 cargo clippy --workspace --all-targets --features outpost-core/bench-internals -- -D warnings
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
 stage "rust tests"
-cargo test --workspace --all-targets
+cargo test --workspace --all-targets 2>&1 | tee -a "$log"
 
 stage "doc tests"
-cargo test --workspace --doc
+cargo test --workspace --doc 2>&1 | tee -a "$log"
 
 finish
+# One plain closing line with the totals of every runner above.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
