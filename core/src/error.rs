@@ -6,6 +6,34 @@
 
 use std::fmt;
 
+/// What the identity provider said, kept for support tickets. Never holds a token, a code or
+/// the provider's free-text description (which can name the user).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerDetails {
+    /// The OAuth `error` value, e.g. `invalid_grant`.
+    pub error: String,
+    /// Entra's AADSTS codes, e.g. `[50076]`.
+    pub error_codes: Vec<u32>,
+    /// Correlation id, for Microsoft support.
+    pub correlation_id: Option<String>,
+    /// Trace id, for Microsoft support.
+    pub trace_id: Option<String>,
+}
+
+impl fmt::Display for ServerDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.error)?;
+        if !self.error_codes.is_empty() {
+            let codes: Vec<String> = self.error_codes.iter().map(|c| format!("AADSTS{c}")).collect();
+            write!(f, " [{}]", codes.join(", "))?;
+        }
+        if let Some(c) = &self.correlation_id {
+            write!(f, " correlation id {c}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Everything that can go wrong in Outpost, as an app needs to see it.
 ///
 /// `docs/errors.md` lists every variant with when it happens and what an app should do.
@@ -90,6 +118,104 @@ pub enum Error {
     Storage {
         /// A description without record contents.
         reason: String,
+    },
+    /// Multi-factor authentication (or MFA enrolment) is required: switch to interactive sign-in
+    /// (system browser), passing `claims` on the authorize request. ROPC can never satisfy it.
+    #[error("multi-factor authentication is required: sign in interactively ({details})")]
+    MfaRequired {
+        /// Claims request to pass to the next interactive sign-in, if the provider sent one.
+        claims: Option<String>,
+        /// Provider details.
+        details: ServerDetails,
+    },
+    /// Silent sign-in is not possible (claims challenge, password expired, another account
+    /// needed, …): start interactive sign-in, passing `claims`.
+    #[error("interactive sign-in is required ({details})")]
+    InteractionRequired {
+        /// Claims request to pass to the next interactive sign-in.
+        claims: Option<String>,
+        /// Provider details.
+        details: ServerDetails,
+    },
+    /// The app lacks consent in this tenant. If `user_consent_possible`, retry interactive
+    /// sign-in with `prompt=consent`; otherwise show `admin_consent_url` to an administrator.
+    #[error("consent is required ({details})")]
+    ConsentRequired {
+        /// The link an administrator opens to consent for the whole tenant.
+        admin_consent_url: Option<String>,
+        /// Whether the user can consent themselves (interactive sign-in with `prompt=consent`).
+        user_consent_possible: bool,
+        /// Provider details.
+        details: ServerDetails,
+    },
+    /// The sign-in expired or was revoked (inactivity, password change, admin revoke). The
+    /// refresh token has been deleted; sign in again.
+    #[error("the sign-in expired or was revoked: sign in again ({details})")]
+    ReauthRequired {
+        /// Provider details.
+        details: ServerDetails,
+    },
+    /// Wrong username or password (password grant only).
+    #[error("wrong username or password ({details})")]
+    BadCredentials {
+        /// Provider details.
+        details: ServerDetails,
+    },
+    /// The account is locked, disabled or blocked by policy (e.g. conditional access). Show the
+    /// code and the administrator contact; do not retry automatically.
+    #[error("sign-in blocked (AADSTS{code}) ({details})")]
+    Blocked {
+        /// The AADSTS code.
+        code: u32,
+        /// Provider details.
+        details: ServerDetails,
+    },
+    /// The app registration, tenant, authority or redirect URI is wrong. Fix the configuration.
+    #[error("sign-in configuration error ({details})")]
+    Configuration {
+        /// The AADSTS code, when there is one.
+        code: Option<u32>,
+        /// Provider details.
+        details: ServerDetails,
+    },
+    /// The user declined the device-code sign-in.
+    #[error("the device-code sign-in was declined ({details})")]
+    DeviceCodeDeclined {
+        /// Provider details.
+        details: ServerDetails,
+    },
+    /// The device code expired before the user finished; start again.
+    #[error("the device code expired ({details})")]
+    DeviceCodeExpired {
+        /// Provider details.
+        details: ServerDetails,
+    },
+    /// Another sign-in failure the categories above do not cover.
+    #[error("sign-in failed ({details})")]
+    AuthFailed {
+        /// Provider details.
+        details: ServerDetails,
+    },
+    /// The user cancelled (closed the browser, denied consent).
+    #[error("cancelled by the user")]
+    UserCancelled,
+    /// The network or the server is unavailable; retry later (queued work is kept).
+    #[error("network error: {reason}")]
+    Network {
+        /// What failed (no URLs with secrets, no tokens).
+        reason: String,
+    },
+    /// The server throttled us: wait `retry_after_s` seconds.
+    #[error("throttled: retry in {retry_after_s} s")]
+    Throttled {
+        /// Seconds to wait.
+        retry_after_s: u64,
+    },
+    /// Signing out would lose `count` unsent local changes: sync first, or force.
+    #[error("{count} local changes have not been sent")]
+    PendingChanges {
+        /// Unsent changes in the outbox.
+        count: u64,
     },
     /// A bug or an impossible state. Report it.
     #[error("internal error: {reason}")]

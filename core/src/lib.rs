@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+pub mod auth;
 pub mod error;
 pub mod store;
 pub mod vault;
 
-pub use error::{Error, Result};
+pub use auth::OrgUrl;
+pub use error::{Error, Result, ServerDetails};
 pub use store::{
     Cursor, Filter, OrderBy, Page, Query, Record, RecordState, SearchHit, ServerRow, Store, TableSpec, Value, Values,
 };
