@@ -93,6 +93,7 @@ fn spec(searchable: bool) -> TableSpec {
         entity_set: "accounts".into(),
         primary_id: "accountid".into(),
         searchable: if searchable { vec!["name".into(), "description".into()] } else { vec![] },
+        sortable: if searchable { vec!["name".into()] } else { vec![] },
     }
 }
 

@@ -144,8 +144,12 @@ fn keyset_pages_cover_everything_once_in_order() {
         let mut sorted = seen.clone();
         sorted.sort_by(|a, b| {
             let (Value::Text(x), Value::Text(y)) = (&a.0, &b.0) else { unreachable!() };
-            let o = x.cmp(y);
-            (if descending { o.reverse() } else { o }).then(a.1.cmp(&b.1))
+            let o = x.cmp(y).then(a.1.cmp(&b.1));
+            if descending {
+                o.reverse()
+            } else {
+                o
+            }
         });
         assert_eq!(seen, sorted);
     }
@@ -172,4 +176,44 @@ fn search_ranks_and_bounds() {
     s.register_table(&spec).unwrap();
     assert_eq!(s.search("accounts", "brewing", 10).unwrap().len(), 0);
     assert_eq!(s.search("accounts", "tools", 10).unwrap().len(), 1);
+}
+
+#[test]
+fn ordering_by_sortable_and_other_columns_pages_alike() {
+    let (_d, vault) = setup();
+    let s = vault.store();
+    let rows: Vec<_> =
+        (0..120).map(|i| account_row(i, &format!("N{:02}", i % 17), &format!("D{:02}", i % 13))).collect();
+    s.apply_server_rows("accounts", &rows).unwrap();
+    // "name" has an ordering index, "description" does not: same semantics either way.
+    for col in ["name", "description"] {
+        for descending in [false, true] {
+            let order = vec![
+                OrderBy { column: col.into(), descending },
+                OrderBy { column: "numberofemployees".into(), descending: !descending },
+            ];
+            let all = s
+                .query("accounts", &Query { order_by: order.clone(), limit: 500, ..Query::default() })
+                .unwrap()
+                .records;
+            let mut paged = Vec::new();
+            let mut after = None;
+            loop {
+                let p = s
+                    .query("accounts", &Query { order_by: order.clone(), limit: 7, after, ..Query::default() })
+                    .unwrap();
+                paged.extend(p.records);
+                match p.next {
+                    Some(c) => after = Some(c),
+                    None => break,
+                }
+            }
+            assert_eq!(paged, all, "{col} desc={descending}");
+            assert_eq!(all.len(), 120);
+        }
+    }
+    assert!(matches!(
+        s.register_table(&outpost_core::TableSpec { sortable: vec!["bad name".into()], ..accounts_spec() }),
+        Err(Error::InvalidArgument { .. })
+    ));
 }

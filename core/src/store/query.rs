@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rusqlite::types::Value as Sql;
 
-use super::records::{table_id, Record, RecordState};
+use super::records::{is_identifier, sort_key_sql, table_id, Record, RecordState};
 use super::value::{from_json, Value};
 use super::{fold, Store};
 use crate::error::{Error, Result};
@@ -52,7 +52,7 @@ pub enum Filter {
     Not(Box<Filter>),
 }
 
-/// One ordering key. Ties are always broken by primary id, ascending.
+/// One ordering key. Ties are broken by primary id, in the direction of the last key.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderBy {
     /// Column name.
@@ -70,7 +70,8 @@ pub struct Cursor(pub String);
 pub struct Query {
     /// Which records (all when `None`).
     pub filter: Option<Filter>,
-    /// Ordering keys (by id when empty).
+    /// Ordering keys (by id when empty). Ordering by a table's `sortable` columns uses their
+    /// index: each page costs O(page). Other columns work, at the cost of a scan.
     pub order_by: Vec<OrderBy>,
     /// Page size, 1 to 5000 (0 means 50).
     pub limit: u32,
@@ -276,10 +277,51 @@ fn after_condition(sql: &mut SqlBuilder, order: &[OrderBy], keys: &[Sql], id: &s
         }
         closes += 2;
     }
-    sql.push("id > ");
+    sql.push(if order.last().is_some_and(|o| o.descending) { "id < " } else { "id > " });
     sql.bind(Sql::Text(id.to_string()));
     sql.push(&")".repeat(closes));
     Ok(())
+}
+
+/// The SQL for one page of a query.
+fn build(table_id: i64, q: &Query, cursor: Option<&CursorBody>, limit: u32) -> Result<SqlBuilder> {
+    let mut sql = SqlBuilder::default();
+    sql.push("SELECT id, json(data), etag, state");
+    for i in 0..q.order_by.len() {
+        sql.push(&format!(", k{i}"));
+    }
+    sql.push(" FROM (SELECT id, data, etag, state");
+    for (i, o) in q.order_by.iter().enumerate() {
+        if is_identifier(&o.column) {
+            // Literal path: the same expression as the column's ordering index.
+            sql.push(&format!(", {} AS k{i}", sort_key_sql(&o.column)));
+        } else {
+            sql.push(", outpost_fold(");
+            sql.column(&o.column)?;
+            sql.push(&format!(") AS k{i}"));
+        }
+    }
+    sql.push(" FROM record WHERE table_id = ");
+    sql.bind(Sql::Integer(table_id));
+    sql.push(" AND state <> 3");
+    if let Some(f) = &q.filter {
+        sql.push(" AND ");
+        sql.filter(f)?;
+    }
+    sql.push(")");
+    if let Some(cur) = cursor {
+        let keys = cur.k.iter().map(json_to_sql).collect::<Result<Vec<_>>>()?;
+        sql.push(" WHERE ");
+        after_condition(&mut sql, &q.order_by, &keys, &cur.id)?;
+    }
+    sql.push(" ORDER BY ");
+    for (i, o) in q.order_by.iter().enumerate() {
+        sql.push(&format!("k{i}{}, ", if o.descending { " DESC" } else { "" }));
+    }
+    sql.push(if q.order_by.last().is_some_and(|o| o.descending) { "id DESC LIMIT " } else { "id LIMIT " });
+    sql.bind(Sql::Integer(i64::from(limit) + 1));
+
+    Ok(sql)
 }
 
 impl Store {
@@ -313,37 +355,7 @@ impl Store {
 
         self.read(|c| {
             let (table_id, _) = table_id(c, entity_set)?;
-            let mut sql = SqlBuilder::default();
-            sql.push("SELECT id, json(data), etag, state");
-            for i in 0..q.order_by.len() {
-                sql.push(&format!(", k{i}"));
-            }
-            sql.push(" FROM (SELECT id, data, etag, state");
-            for (i, o) in q.order_by.iter().enumerate() {
-                sql.push(", outpost_fold(");
-                sql.column(&o.column)?;
-                sql.push(&format!(") AS k{i}"));
-            }
-            sql.push(" FROM record WHERE table_id = ");
-            sql.bind(Sql::Integer(table_id));
-            sql.push(" AND state <> 3");
-            if let Some(f) = &q.filter {
-                sql.push(" AND ");
-                sql.filter(f)?;
-            }
-            sql.push(")");
-            if let Some(cur) = &cursor {
-                let keys = cur.k.iter().map(json_to_sql).collect::<Result<Vec<_>>>()?;
-                sql.push(" WHERE ");
-                after_condition(&mut sql, &q.order_by, &keys, &cur.id)?;
-            }
-            sql.push(" ORDER BY ");
-            for (i, o) in q.order_by.iter().enumerate() {
-                sql.push(&format!("k{i}{}, ", if o.descending { " DESC" } else { "" }));
-            }
-            sql.push("id LIMIT ");
-            sql.bind(Sql::Integer(i64::from(limit) + 1));
-
+            let sql = build(table_id, q, cursor.as_ref(), limit)?;
             let mut stmt = c.prepare_cached(&sql.text)?;
             let n_keys = q.order_by.len();
             let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
@@ -378,5 +390,53 @@ impl Store {
             };
             Ok(Page { records, next })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::TableSpec;
+    use crate::{CreateOptions, KdfParams, Vault};
+
+    /// Ordering by a sortable column walks its index: no sort step, so pages cost O(page).
+    #[test]
+    fn ordered_query_uses_the_column_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = CreateOptions { kdf: KdfParams::FLOOR, ..CreateOptions::default() };
+        let vault = Vault::create(dir.path(), b"pw", &opts).unwrap();
+        let store = vault.store();
+        let spec = TableSpec {
+            entity_set: "accounts".into(),
+            primary_id: "accountid".into(),
+            searchable: vec![],
+            sortable: vec!["name".into()],
+        };
+        store.register_table(&spec).unwrap();
+        let plan = |order: &str, descending: bool, cursor: Option<&CursorBody>| -> String {
+            let q = Query {
+                order_by: vec![OrderBy { column: order.into(), descending }],
+                filter: Some(Filter::Gt("numberofemployees".into(), Value::Int(3))),
+                ..Query::default()
+            };
+            let sql = build(1, &q, cursor, 50).unwrap();
+            store
+                .read(|c| {
+                    let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))?;
+                    let rows =
+                        stmt.query_map(rusqlite::params_from_iter(sql.params.iter()), |r| r.get::<_, String>(3))?;
+                    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "))
+                })
+                .unwrap()
+        };
+        let after = CursorBody { o: vec![], k: vec![serde_json::json!({"t": "m"})], id: "x".into() };
+        for descending in [false, true] {
+            for cursor in [None, Some(&after)] {
+                let p = plan("name", descending, cursor);
+                assert!(p.contains("ix_1_name"), "{p}");
+                assert!(!p.contains("TEMP B-TREE"), "{p}");
+            }
+        }
+        assert!(plan("description", false, None).contains("TEMP B-TREE"), "unindexed columns sort");
     }
 }

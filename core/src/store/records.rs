@@ -16,6 +16,44 @@ pub struct TableSpec {
     pub primary_id: String,
     /// Columns indexed for full-text search.
     pub searchable: Vec<String>,
+    /// Columns with an ordering index: queries ordered by them page in O(page) (keyset), not by
+    /// scanning the table. Names must be plain identifiers (`[A-Za-z_][A-Za-z0-9_]*`).
+    pub sortable: Vec<String>,
+}
+
+/// Whether a column name is a plain identifier, safe to appear in SQL text as a JSON path
+/// literal (Dataverse property names always are). Anything else is bound as a parameter.
+pub(crate) fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 128
+}
+
+/// The ordering-key expression for an identifier column; the same text in the index and in
+/// queries, so SQLite matches them.
+pub(crate) fn sort_key_sql(column: &str) -> String {
+    format!("outpost_fold(data ->> '$.\"{column}\"')")
+}
+
+fn sync_indexes(tx: &Transaction<'_>, table_id: i64, sortable: &[String]) -> Result<()> {
+    let prefix = format!("ix_{table_id}_");
+    let existing: Vec<String> = tx
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'record' AND name LIKE ?1")?
+        .query_map([format!("{prefix}%")], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for name in &existing {
+        if !sortable.iter().any(|c| format!("{prefix}{c}") == *name) {
+            tx.execute_batch(&format!("DROP INDEX \"{name}\""))?;
+        }
+    }
+    for col in sortable {
+        tx.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS \"{prefix}{col}\" ON record (table_id, {}, id) WHERE state <> 3",
+            sort_key_sql(col)
+        ))?;
+    }
+    Ok(())
 }
 
 /// Local state of a record.
@@ -204,27 +242,28 @@ impl Store {
         if spec.entity_set.is_empty() || spec.primary_id.is_empty() {
             return Err(Error::invalid("entity set and primary id must not be empty"));
         }
+        if let Some(bad) = spec.sortable.iter().find(|c| !is_identifier(c)) {
+            return Err(Error::invalid(format!("sortable column {bad:?} is not a plain identifier")));
+        }
         let searchable = serde_json::to_string(&spec.searchable).map_err(|e| Error::internal(e.to_string()))?;
+        let sortable = serde_json::to_string(&spec.sortable).map_err(|e| Error::internal(e.to_string()))?;
         self.write(|tx| {
             let before: Option<String> = tx
-                .query_row(
-                    "SELECT searchable FROM sync_table WHERE entity_set = ?1",
-                    [&spec.entity_set],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT searchable FROM sync_table WHERE entity_set = ?1", [&spec.entity_set], |r| r.get(0))
                 .optional()?;
             tx.execute(
-                "INSERT INTO sync_table (entity_set, primary_id, searchable) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (entity_set) DO UPDATE SET primary_id = excluded.primary_id, searchable = excluded.searchable",
-                params![spec.entity_set, spec.primary_id, searchable],
+                "INSERT INTO sync_table (entity_set, primary_id, searchable, sortable) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (entity_set) DO UPDATE SET primary_id = excluded.primary_id, \
+                 searchable = excluded.searchable, sortable = excluded.sortable",
+                params![spec.entity_set, spec.primary_id, searchable, sortable],
             )?;
             let (table_id, cols) = table_id(tx, &spec.entity_set)?;
             create_fts(tx, table_id)?;
+            sync_indexes(tx, table_id, &spec.sortable)?;
             if before.is_some_and(|b| b != searchable) {
                 let mut stmt = tx.prepare("SELECT rid, json(data) FROM record WHERE table_id = ?1")?;
-                let rows: Vec<(i64, String)> = stmt
-                    .query_map([table_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<_>>()?;
+                let rows: Vec<(i64, String)> =
+                    stmt.query_map([table_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
                 drop(stmt);
                 for (rid, json) in rows {
                     fts_put(tx, rid, table_id, &from_json(&json)?, &cols, false)?;
@@ -240,16 +279,21 @@ impl Store {
     /// `Storage`; `Corrupt`.
     pub fn tables(&self) -> Result<Vec<TableSpec>> {
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT entity_set, primary_id, searchable FROM sync_table ORDER BY table_id")?;
-            let rows =
-                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+            let mut stmt =
+                c.prepare("SELECT entity_set, primary_id, searchable, sortable FROM sync_table ORDER BY table_id")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })?;
             rows.map(|row| {
-                let (entity_set, primary_id, searchable) = row?;
+                let (entity_set, primary_id, searchable, sortable) = row?;
+                let list = |json: &str, what: &str| -> Result<Vec<String>> {
+                    serde_json::from_str(json).map_err(|_| Error::corrupt(format!("sync_table.{what}")))
+                };
                 Ok(TableSpec {
                     entity_set,
                     primary_id,
-                    searchable: serde_json::from_str(&searchable)
-                        .map_err(|_| Error::corrupt("sync_table.searchable"))?,
+                    searchable: list(&searchable, "searchable")?,
+                    sortable: list(&sortable, "sortable")?,
                 })
             })
             .collect()

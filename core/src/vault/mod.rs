@@ -758,7 +758,12 @@ mod tests {
     }
 
     fn table() -> TableSpec {
-        TableSpec { entity_set: "accounts".into(), primary_id: "accountid".into(), searchable: vec![] }
+        TableSpec {
+            entity_set: "accounts".into(),
+            primary_id: "accountid".into(),
+            searchable: vec![],
+            sortable: vec![],
+        }
     }
 
     #[test]

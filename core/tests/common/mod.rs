@@ -52,6 +52,7 @@ pub fn accounts_spec() -> TableSpec {
         entity_set: "accounts".into(),
         primary_id: "accountid".into(),
         searchable: vec!["name".into(), "description".into()],
+        sortable: vec!["name".into()],
     }
 }
 

@@ -10,7 +10,8 @@ CREATE TABLE sync_table (
     table_id        INTEGER PRIMARY KEY,
     entity_set      TEXT NOT NULL UNIQUE,
     primary_id      TEXT NOT NULL,
-    searchable      TEXT NOT NULL DEFAULT '[]',   -- JSON array of column names
+    searchable      TEXT NOT NULL DEFAULT '[]',   -- JSON array of column names (full-text index)
+    sortable        TEXT NOT NULL DEFAULT '[]',   -- JSON array of column names (ordering indexes)
     delta_link      TEXT,                         -- change-tracking delta link of the last complete pull
     next_link       TEXT,                         -- checkpoint: next page of a pull in progress
     select_columns  TEXT,                         -- the $select the delta link was made with
