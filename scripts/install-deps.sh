@@ -6,6 +6,8 @@ need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v perl >/dev/null 2>&1 || need+=(perl)        # vendored OpenSSL's build
 command -v make >/dev/null 2>&1 || need+=(make)
+[ -x /usr/bin/chromium ] || need+=(chromium)               # browser sign-in test (Debian's build)
+command -v node >/dev/null 2>&1 || need+=(nodejs npm)     # drives it with playwright-core
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -q

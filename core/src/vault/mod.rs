@@ -196,7 +196,7 @@ pub struct Vault {
     paths: VaultPaths,
     clock: Arc<dyn Clock>,
     dek: DataKey,
-    store: Store,
+    store: Arc<Store>,
     /// Serialises read-modify-write of the keyslot file within this process.
     keys_lock: Mutex<()>,
     last_rewrap: Mutex<Option<Duration>>,
@@ -205,6 +205,13 @@ pub struct Vault {
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Vault").field("dir", &self.paths.dir).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Vault {
+    /// Dropping the vault locks it: shared store handles then fail with `Locked`.
+    fn drop(&mut self) {
+        let _ = self.store.close();
     }
 }
 
@@ -367,7 +374,7 @@ fn is_wrong_db_key(e: &Error) -> bool {
 
 impl Vault {
     fn assemble(paths: VaultPaths, clock: Arc<dyn Clock>, dek: DataKey, store: Store) -> Vault {
-        Vault { paths, clock, dek, store, keys_lock: Mutex::new(()), last_rewrap: Mutex::new(None) }
+        Vault { paths, clock, dek, store: Arc::new(store), keys_lock: Mutex::new(()), last_rewrap: Mutex::new(None) }
     }
 
     /// Create a new vault in `dir` protected by `password`.
@@ -519,6 +526,12 @@ impl Vault {
     /// The open store (records, query, search, outbox).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// A shared handle to the store, for components that outlive a borrow (sign-in, sync).
+    /// After [`Vault::lock`] every call through it fails with `Locked`.
+    pub fn shared_store(&self) -> Arc<Store> {
+        self.store.clone()
     }
 
     /// Change the offline password: re-wraps the data key only (never re-encrypts the database),
@@ -729,9 +742,8 @@ impl Vault {
     /// # Errors
     /// `Storage` if a file cannot be removed.
     pub fn wipe(self) -> Result<()> {
-        let paths = self.paths.clone();
         let _ = self.store.close();
-        paths.wipe()
+        self.paths.wipe()
     }
 
     /// Delete the vault in `dir` without unlocking it (database, `-wal`, `-shm`, keyslot file).
