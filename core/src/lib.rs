@@ -5,7 +5,7 @@ pub mod error;
 pub mod store;
 pub mod vault;
 
-pub use auth::OrgUrl;
+pub use auth::{AccessToken, Account, Auth, AuthConfig, DeviceCodeInfo, OrgUrl, SignInOptions, SignInRequest};
 pub use error::{Error, Result, ServerDetails};
 pub use store::{
     Cursor, Filter, OrderBy, Page, Query, Record, RecordState, SearchHit, ServerRow, Store, TableSpec, Value, Values,

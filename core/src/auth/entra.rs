@@ -14,7 +14,7 @@ use super::org::OrgUrl;
 use crate::error::{Error, ServerDetails};
 
 /// A token-endpoint error body, as Entra sends it (unknown fields ignored).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub(crate) struct TokenErrorBody {
     pub error: String,
     #[serde(default)]
@@ -30,7 +30,25 @@ pub(crate) struct TokenErrorBody {
     pub trace_id: Option<String>,
 }
 
+impl std::fmt::Display for TokenErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {:?}", self.error, self.error_codes)
+    }
+}
+
+impl oauth2::ErrorResponse for TokenErrorBody {}
+
 impl TokenErrorBody {
+    /// An error that arrived on a redirect (`error`, `error_description`): the AADSTS code is
+    /// the description's structured prefix `AADSTSnnnnn:`, the only part read.
+    pub(crate) fn from_redirect(error: &str, description: Option<&str>) -> Self {
+        let code = description
+            .and_then(|d| d.strip_prefix("AADSTS"))
+            .map(|d| d.chars().take_while(char::is_ascii_digit).collect::<String>())
+            .and_then(|d| d.parse().ok());
+        TokenErrorBody { error: error.to_string(), error_codes: code.into_iter().collect(), ..Default::default() }
+    }
+
     fn details(&self) -> ServerDetails {
         ServerDetails {
             error: self.error.clone(),
@@ -48,7 +66,9 @@ impl TokenErrorBody {
 /// Step-up: multi-factor authentication (or enrolment, or an external challenge) is needed.
 const MFA: &[u32] = &[50076, 50079, 50074, 50072, 50078, 50158];
 /// Consent missing: the user (if allowed) or an admin must consent.
-const CONSENT: &[u32] = &[65001, 90094, 90095];
+const CONSENT: &[u32] = &[65001];
+/// Consent missing and only an administrator can give it.
+const ADMIN_CONSENT: &[u32] = &[90094, 90095];
 /// The refresh token is dead: delete it and sign in again.
 const REAUTH: &[u32] = &[70008, 700082, 50173, 70043, 50089, 50132, 50133, 700084, 70000];
 /// Start the interactive flow again (code redeemed, PKCE mismatch, password expired, another
@@ -92,6 +112,9 @@ pub(crate) fn classify(body: &TokenErrorBody) -> Error {
     }
     if body.has(&[65004]).is_some() {
         return Error::UserCancelled;
+    }
+    if body.has(ADMIN_CONSENT).is_some() {
+        return Error::ConsentRequired { admin_consent_url: None, user_consent_possible: false, details };
     }
     if body.has(CONSENT).is_some() {
         return Error::ConsentRequired { admin_consent_url: None, user_consent_possible: true, details };
@@ -308,7 +331,16 @@ mod tests {
 
     #[test]
     fn classes() {
-        assert!(matches!(classify(&body("invalid_grant", &[65001])), Error::ConsentRequired { .. }));
+        assert!(matches!(
+            classify(&body("invalid_grant", &[65001])),
+            Error::ConsentRequired { user_consent_possible: true, .. }
+        ));
+        let blocked = TokenErrorBody::from_redirect(
+            "consent_required",
+            Some("AADSTS90094: The grant requires admin permission."),
+        );
+        assert_eq!(blocked.error_codes, vec![90094]);
+        assert!(matches!(classify(&blocked), Error::ConsentRequired { user_consent_possible: false, .. }));
         assert!(matches!(classify(&body("invalid_grant", &[700082])), Error::ReauthRequired { .. }));
         assert!(matches!(classify(&body("invalid_grant", &[70008])), Error::ReauthRequired { .. }));
         assert!(matches!(classify(&body("invalid_grant", &[50126])), Error::BadCredentials { .. }));

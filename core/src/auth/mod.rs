@@ -1,13 +1,18 @@
 //! Sign-in. Plain OpenID Connect / OAuth 2.0 against any issuer found through
-//! `/.well-known/openid-configuration`; everything Entra-specific is in [`entra`].
+//! `/.well-known/openid-configuration`; everything Entra-specific is in `entra`.
 //!
-//! Landed so far: organisation URLs and scopes, and the Entra module (tenant discovery from a
-//! 401 challenge, claims challenges, admin-consent URL, error classification). The flows, the
-//! token cache and single-flight refresh follow (issue 4).
+//! Landed: organisation URLs and scopes; discovery (configured authority, or the tenant from
+//! the org's 401 challenge); authorization code + PKCE with the in-flight request persisted in
+//! the vault; the password grant; ID-token validation (JWKS signature, aud, nonce, iss with the
+//! `{tenantid}` template, time with leeway); the access-token cache with single-flight refresh
+//! and rotation persisted before use; 401 / claims-challenge handling; sign-out.
 
-// Used by the sign-in flows that land next (issue 4); tested on its own meanwhile.
-#[cfg_attr(not(test), allow(dead_code))]
+mod discovery;
 pub(crate) mod entra;
+mod http;
+mod id_token;
 pub mod org;
+mod session;
 
 pub use org::OrgUrl;
+pub use session::{AccessToken, Account, Auth, AuthConfig, DeviceCodeInfo, SignInOptions, SignInRequest};

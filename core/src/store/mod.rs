@@ -5,6 +5,7 @@
 //! (`spawn_blocking`). No connection or lock is ever held across an `.await`, because nothing
 //! here is async.
 
+mod auth;
 mod query;
 mod records;
 mod search;

@@ -179,8 +179,6 @@ pub struct AccountBinding {
     pub org_url: String,
 }
 
-const ACCOUNT_SETTING: &str = "account";
-
 /// Outcome of [`Vault::rotate_data_key`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RotationReport {
@@ -708,22 +706,7 @@ impl Vault {
     /// # Errors
     /// `AccountMismatch` if it belongs to another account or org.
     pub fn bind_account(&self, binding: &AccountBinding) -> Result<()> {
-        match self.account()? {
-            None => {
-                let json =
-                    serde_json::to_string(binding).map_err(|e| Error::internal(format!("encode account: {e}")))?;
-                self.store.set_setting(ACCOUNT_SETTING, &json)
-            }
-            Some(existing) => {
-                if existing.tenant_id != binding.tenant_id || existing.account_id != binding.account_id {
-                    Err(Error::AccountMismatch { field: "account".into() })
-                } else if existing.org_url != binding.org_url {
-                    Err(Error::AccountMismatch { field: "org".into() })
-                } else {
-                    Ok(())
-                }
-            }
-        }
+        self.store.bind_account(binding)
     }
 
     /// The account and organisation this vault belongs to, if bound.
@@ -732,7 +715,7 @@ impl Vault {
     /// `Storage`; `Corrupt` if the stored binding is unreadable.
     pub fn account(&self) -> Result<Option<AccountBinding>> {
         self.store
-            .setting(ACCOUNT_SETTING)?
+            .account_json()?
             .map(|s| serde_json::from_str(&s).map_err(|_| Error::corrupt("account binding")))
             .transpose()
     }

@@ -1,0 +1,717 @@
+//! The sign-in session of one vault: flows (authorization code + PKCE, password grant), the
+//! access-token cache and single-flight refresh with rotation persisted in the vault.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use oauth2::basic::{BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
+use oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, ResourceOwnerPassword, ResourceOwnerUsername, Scope,
+    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+use url::Url;
+use zeroize::Zeroizing;
+
+use super::discovery::{discover, get_json, Jwks, ProviderMetadata};
+use super::entra::{admin_consent_url, authority_from_challenge, bearer_challenge, classify, TokenErrorBody};
+use super::http::{self, HttpError};
+use super::id_token::{self, Expected, IdClaims};
+use super::org::OrgUrl;
+use crate::error::{Error, Result, ServerDetails};
+use crate::store::Store;
+use crate::vault::lockout::{system_clock, Clock};
+use crate::vault::AccountBinding;
+
+/// How long an interactive sign-in may stay in flight (the app may be killed meanwhile).
+const INFLIGHT_LIFE_S: i64 = 600;
+const KIND_REFRESH: &str = "refresh_token";
+const KIND_INFLIGHT: &str = "sign_in_in_flight";
+
+/// Where and as what the app signs in.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// The Dataverse environment.
+    pub org: OrgUrl,
+    /// The app registration's client id (a public client).
+    pub client_id: String,
+    /// Redirect URI registered for the app: a custom scheme (`msauth.…://auth`) on mobile,
+    /// loopback `http://127.0.0.1[:port]` on desktop and CLI.
+    pub redirect_uri: String,
+    /// The issuer URL, e.g. `https://login.microsoftonline.com/{tenant}/v2.0`, or any OpenID
+    /// provider's. `None`: discovered from the org's 401 challenge (Entra).
+    pub authority: Option<String>,
+}
+
+/// The signed-in account (from the ID token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Directory (tenant) id.
+    pub tenant_id: String,
+    /// Object id of the user.
+    pub account_id: String,
+    /// Sign-in name.
+    pub username: String,
+}
+
+/// Options for interactive sign-in.
+#[derive(Debug, Clone, Default)]
+pub struct SignInOptions {
+    /// `login`, `consent`, `select_account` or `none`.
+    pub prompt: Option<String>,
+    /// Pre-fills the username.
+    pub login_hint: Option<String>,
+    /// Skips home-realm discovery (a domain or a tenant id).
+    pub domain_hint: Option<String>,
+    /// A claims request (from `MfaRequired` / `InteractionRequired`).
+    pub claims: Option<String>,
+}
+
+/// An interactive sign-in to open in the system browser (Custom Tabs,
+/// ASWebAuthenticationSession). Hand the redirect URL back to [`Auth::complete_sign_in`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInRequest {
+    /// The authorize URL.
+    pub url: String,
+    /// The `state` value the redirect must echo.
+    pub state: String,
+}
+
+/// What the user needs to finish a device-code sign-in on another device. Show `message` (or
+/// `verification_uri` and `user_code`) exactly as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCodeInfo {
+    /// The code the user types.
+    pub user_code: String,
+    /// Where to type it.
+    pub verification_uri: String,
+    /// The provider's instructions.
+    pub message: String,
+    /// Seconds until the code expires.
+    pub expires_in_s: u64,
+}
+
+#[derive(Deserialize)]
+struct DeviceAuthorization {
+    device_code: String,
+    user_code: String,
+    verification_uri: String,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default = "default_expiry")]
+    expires_in: u64,
+    #[serde(default = "default_interval")]
+    interval: u64,
+}
+
+fn default_expiry() -> u64 {
+    900
+}
+
+fn default_interval() -> u64 {
+    5
+}
+
+/// An access token: opaque, never decoded; printed as `AccessToken([redacted])`.
+#[derive(Clone)]
+pub struct AccessToken(Arc<Zeroizing<String>>);
+
+impl AccessToken {
+    /// The bearer value, for the `Authorization` header only.
+    ///
+    /// # Security
+    /// Never log it or put it in an error.
+    pub fn secret(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessToken([redacted])")
+    }
+}
+
+/// Extra token-response fields Entra sends.
+#[derive(Clone, Deserialize, Serialize)]
+struct Extra {
+    #[serde(default)]
+    id_token: Option<String>,
+    #[serde(default)]
+    refresh_in: Option<u64>,
+}
+
+impl std::fmt::Debug for Extra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Extra {{ id_token: [redacted], refresh_in: {:?} }}", self.refresh_in)
+    }
+}
+
+impl oauth2::ExtraTokenFields for Extra {}
+
+type TokenResp = StandardTokenResponse<Extra, BasicTokenType>;
+type OidcClient = oauth2::Client<
+    TokenErrorBody,
+    TokenResp,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// The in-flight interactive sign-in, persisted in the vault.
+#[derive(Serialize, Deserialize)]
+struct InFlight {
+    state: String,
+    verifier: String,
+    nonce: String,
+}
+
+struct Provider {
+    meta: ProviderMetadata,
+    jwks: Jwks,
+    /// The tenant the authority names (`organizations`, a GUID, a domain, …).
+    tenant: String,
+}
+
+struct Cached {
+    token: AccessToken,
+    valid_until: Instant,
+    refresh_on: Option<Instant>,
+}
+
+/// Sign-in for one vault: flows, token cache, silent refresh.
+pub struct Auth {
+    config: AuthConfig,
+    store: Arc<Store>,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    provider: tokio::sync::OnceCell<Arc<Provider>>,
+    /// Single flight: whoever holds this lock refreshes; everyone else waits for the result.
+    cache: tokio::sync::Mutex<Option<Cached>>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth").field("org", &self.config.org).finish_non_exhaustive()
+    }
+}
+
+fn failed(error: &str) -> Error {
+    Error::AuthFailed { details: ServerDetails { error: error.to_string(), ..ServerDetails::default() } }
+}
+
+fn map_token_error(e: RequestTokenError<HttpError, TokenErrorBody>) -> Error {
+    match e {
+        RequestTokenError::ServerResponse(body) => classify(&body),
+        RequestTokenError::Request(h) => h.into(),
+        RequestTokenError::Parse(..) => failed("malformed token response"),
+        RequestTokenError::Other(_) => failed("token request failed"),
+    }
+}
+
+fn random_b64(n: usize) -> Result<String> {
+    let mut b = vec![0u8; n];
+    crate::vault::fill_random(&mut b)?;
+    Ok(URL_SAFE_NO_PAD.encode(b))
+}
+
+/// Constant-time string comparison (for `state`).
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Cache lifetime: expiry from local receipt minus a skew of min(300 s, lifetime / 2), at
+/// least 1 s, so five-minute providers and few-second test tokens still work.
+pub(crate) fn usable_for(lifetime: Duration) -> Duration {
+    let skew = (lifetime / 2).min(Duration::from_secs(300)).max(Duration::from_secs(1));
+    lifetime.saturating_sub(skew)
+}
+
+impl Auth {
+    /// A sign-in session for the vault whose store is `store`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad redirect URI or authority; `Internal` if TLS cannot be set up.
+    pub fn new(config: AuthConfig, store: Arc<Store>) -> Result<Auth> {
+        RedirectUrl::new(config.redirect_uri.clone()).map_err(|_| Error::invalid("redirect URI: not a URL"))?;
+        if let Some(a) = &config.authority {
+            Url::parse(a).map_err(|_| Error::invalid("authority: not a URL"))?;
+        }
+        Ok(Auth {
+            config,
+            store,
+            http: http::client()?,
+            clock: system_clock(),
+            provider: tokio::sync::OnceCell::new(),
+            cache: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// Use another clock (tests; devices with a trusted time source).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> Result<T> + Send + 'static) -> Result<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store)).await.map_err(|_| Error::internal("a storage task panicked"))?
+    }
+
+    async fn provider(&self) -> Result<Arc<Provider>> {
+        self.provider
+            .get_or_try_init(|| async {
+                let authority = match &self.config.authority {
+                    Some(a) => Url::parse(a).map_err(|_| Error::invalid("authority: not a URL"))?,
+                    None => self.discover_tenant().await?,
+                };
+                let tenant = authority.path_segments().and_then(|mut s| s.next()).unwrap_or_default().to_string();
+                let meta = discover(&self.http, &authority).await?;
+                let jwks: Jwks = get_json(&self.http, &meta.jwks_uri, "signing keys").await?;
+                Ok(Arc::new(Provider { meta, jwks, tenant }))
+            })
+            .await
+            .cloned()
+    }
+
+    /// Tenant discovery: an anonymous request to the Web API answers 401 with
+    /// `WWW-Authenticate: Bearer authorization_uri=…/{tenant}/oauth2/authorize` (raw, unquoted).
+    async fn discover_tenant(&self) -> Result<Url> {
+        let resp = self
+            .http
+            .get(self.config.org.web_api())
+            .send()
+            .await
+            .map_err(|e| Error::Network { reason: format!("tenant discovery: {}", http::describe(&e)) })?;
+        let headers: Vec<&str> =
+            resp.headers().get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).collect();
+        let (_, authority) =
+            bearer_challenge(headers).as_ref().and_then(authority_from_challenge).ok_or_else(|| {
+                Error::Configuration {
+                    code: None,
+                    details: ServerDetails {
+                        error: "no tenant in the organisation's 401 challenge".into(),
+                        ..Default::default()
+                    },
+                }
+            })?;
+        Ok(authority)
+    }
+
+    fn oauth_client(&self, p: &Provider) -> Result<OidcClient> {
+        Ok(oauth2::Client::new(ClientId::new(self.config.client_id.clone()))
+            .set_auth_uri(AuthUrl::from_url(p.meta.authorization_endpoint.clone()))
+            .set_token_uri(TokenUrl::from_url(p.meta.token_endpoint.clone()))
+            .set_redirect_uri(
+                RedirectUrl::new(self.config.redirect_uri.clone()).map_err(|_| Error::invalid("redirect URI"))?,
+            ))
+    }
+
+    fn scopes(&self) -> Vec<Scope> {
+        self.config.org.scopes().into_iter().map(Scope::new).collect()
+    }
+
+    /// Fill in the admin-consent URL of a `ConsentRequired`.
+    fn with_consent_url(&self, p: &Provider, e: Error, tenant: Option<&str>) -> Error {
+        match e {
+            Error::ConsentRequired { user_consent_possible, details, .. } => {
+                let tenant = tenant.unwrap_or(&p.tenant);
+                let url = admin_consent_url(
+                    &p.meta.authorization_endpoint,
+                    tenant,
+                    &self.config.client_id,
+                    &self.config.redirect_uri,
+                    &self.config.org,
+                );
+                Error::ConsentRequired { admin_consent_url: Some(url.to_string()), user_consent_possible, details }
+            }
+            other => other,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_unix()
+    }
+
+    /// Validate the ID token, bind the vault to the account, persist the refresh token, then
+    /// cache the access token.
+    async fn accept(&self, p: &Provider, resp: TokenResp, nonce: Option<&str>) -> Result<Account> {
+        let id_token = resp.extra_fields().id_token.as_deref().ok_or_else(|| failed("no ID token in the response"))?;
+        let expected = Expected { client_id: &self.config.client_id, issuer: &p.meta.issuer, nonce, now: self.now() };
+        let claims: IdClaims = id_token::validate(id_token, &p.jwks, &expected)?;
+        let account = Account {
+            tenant_id: claims.tid.clone().unwrap_or_default(),
+            account_id: claims.oid.clone().or(claims.sub.clone()).ok_or_else(|| failed("ID token without oid/sub"))?,
+            username: claims.preferred_username.clone().unwrap_or_default(),
+        };
+        let binding = AccountBinding {
+            tenant_id: account.tenant_id.clone(),
+            account_id: account.account_id.clone(),
+            username: account.username.clone(),
+            org_url: self.config.org.to_string(),
+        };
+        self.blocking(move |s| s.bind_account(&binding)).await?;
+        let mut cache = self.cache.lock().await;
+        *cache = Some(self.store_tokens(resp).await?);
+        Ok(account)
+    }
+
+    /// Persist a (rotated) refresh token first, then return the cache entry for the access token.
+    async fn store_tokens(&self, resp: TokenResp) -> Result<Cached> {
+        let received = Instant::now();
+        if let Some(rt) = resp.refresh_token() {
+            let bytes = Zeroizing::new(rt.secret().as_bytes().to_vec());
+            self.blocking(move |s| s.put_auth(KIND_REFRESH, &bytes, None)).await?;
+        }
+        let lifetime = resp.expires_in().unwrap_or(Duration::from_secs(3600));
+        Ok(Cached {
+            token: AccessToken(Arc::new(Zeroizing::new(resp.access_token().secret().clone()))),
+            valid_until: received + usable_for(lifetime),
+            refresh_on: resp.extra_fields().refresh_in.map(|s| received + Duration::from_secs(s)),
+        })
+    }
+
+    fn sender(&self) -> impl Fn(oauth2::HttpRequest) -> futures_send::SendFuture + '_ {
+        let client = self.http.clone();
+        move |req| Box::pin(http::send(client.clone(), req))
+    }
+
+    /// Sign in with username and password (the OAuth password grant, "ROPC"): only for service
+    /// accounts without MFA. An MFA user gets `MfaRequired`.
+    ///
+    /// # Errors
+    /// `MfaRequired`, `BadCredentials`, `ConsentRequired` (with the admin-consent URL),
+    /// `Configuration`, `Blocked`, `AccountMismatch`, `Network`.
+    pub async fn sign_in_with_password(&self, username: &str, password: &[u8]) -> Result<Account> {
+        let p = self.provider().await?;
+        let password = Zeroizing::new(
+            String::from_utf8(password.to_vec()).map_err(|_| Error::invalid("the password is not UTF-8"))?,
+        );
+        let client = self.oauth_client(&p)?;
+        let user = ResourceOwnerUsername::new(username.to_string());
+        let pass = ResourceOwnerPassword::new(password.to_string());
+        let send = self.sender();
+        let resp = client
+            .exchange_password(&user, &pass)
+            .add_scopes(self.scopes())
+            .request_async(&send)
+            .await
+            .map_err(|e| self.with_consent_url(&p, map_token_error(e), None))?;
+        self.accept(&p, resp, None).await
+    }
+
+    /// Sign in with the device-code flow: `on_code` receives the user code and the URL to show;
+    /// the user finishes (including MFA) in a browser on any device while this polls.
+    ///
+    /// # Errors
+    /// `DeviceCodeDeclined`, `DeviceCodeExpired`, `ConsentRequired`, `Configuration` (e.g. public
+    /// client flows disabled), `AccountMismatch`, `Network`.
+    pub async fn sign_in_with_device_code(&self, on_code: impl FnOnce(&DeviceCodeInfo) + Send) -> Result<Account> {
+        let p = self.provider().await?;
+        let endpoint = p.meta.device_authorization_endpoint.clone().ok_or_else(|| Error::Configuration {
+            code: None,
+            details: ServerDetails {
+                error: "the provider has no device authorization endpoint".into(),
+                ..Default::default()
+            },
+        })?;
+        let scope = self.config.org.scopes().join(" ");
+        let (status, body) = self
+            .post_form(&endpoint, &[("client_id", self.config.client_id.as_str()), ("scope", scope.as_str())])
+            .await?;
+        if !status.is_success() {
+            return Err(self.with_consent_url(&p, self.error_body(status, &body), None));
+        }
+        let auth: DeviceAuthorization =
+            serde_json::from_slice(&body).map_err(|_| failed("malformed device authorization response"))?;
+        let device_code = Zeroizing::new(auth.device_code);
+        on_code(&DeviceCodeInfo {
+            user_code: auth.user_code.clone(),
+            verification_uri: auth.verification_uri.clone(),
+            message: auth.message.clone().unwrap_or_else(|| {
+                format!("To sign in, open {} and enter the code {}.", auth.verification_uri, auth.user_code)
+            }),
+            expires_in_s: auth.expires_in,
+        });
+        let deadline = Instant::now() + Duration::from_secs(auth.expires_in);
+        let mut interval = Duration::from_secs(auth.interval.clamp(1, 60));
+        loop {
+            tokio::time::sleep(interval).await;
+            if Instant::now() >= deadline {
+                return Err(Error::DeviceCodeExpired {
+                    details: ServerDetails { error: "expired_token".into(), ..Default::default() },
+                });
+            }
+            let (status, body) = self
+                .post_form(
+                    &p.meta.token_endpoint,
+                    &[
+                        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                        ("client_id", self.config.client_id.as_str()),
+                        ("device_code", device_code.as_str()),
+                    ],
+                )
+                .await?;
+            if status.is_success() {
+                let resp: TokenResp = serde_json::from_slice(&body).map_err(|_| failed("malformed token response"))?;
+                return self.accept(&p, resp, None).await;
+            }
+            let Ok(err) = serde_json::from_slice::<TokenErrorBody>(&body) else {
+                return Err(self.error_body(status, &body));
+            };
+            match super::entra::classify_device_poll(&err) {
+                super::entra::DevicePoll::Pending => {}
+                // RFC 8628: add 5 s (Entra does not document slow_down; handled anyway).
+                super::entra::DevicePoll::SlowDown => interval += Duration::from_secs(5),
+                super::entra::DevicePoll::Failed(e) => return Err(self.with_consent_url(&p, e, None)),
+            }
+        }
+    }
+
+    async fn post_form(&self, url: &Url, form: &[(&str, &str)]) -> Result<(reqwest::StatusCode, Vec<u8>)> {
+        let resp = self
+            .http
+            .post(url.clone())
+            .header("Accept", "application/json")
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| Error::Network { reason: http::describe(&e).to_string() })?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| Error::Network { reason: http::describe(&e).to_string() })?;
+        Ok((status, body.to_vec()))
+    }
+
+    fn error_body(&self, status: reqwest::StatusCode, body: &[u8]) -> Error {
+        if status.as_u16() == 429 || status.is_server_error() {
+            return Error::Network { reason: format!("identity provider answered HTTP {}", status.as_u16()) };
+        }
+        match serde_json::from_slice::<TokenErrorBody>(body) {
+            Ok(e) if !e.error.is_empty() => classify(&e),
+            _ => failed(&format!("HTTP {}", status.as_u16())),
+        }
+    }
+
+    /// Start an interactive sign-in (authorization code + PKCE S256). The PKCE verifier, state
+    /// and nonce are kept in the vault for ten minutes, so the app being killed while the browser
+    /// is open does not lose the sign-in.
+    ///
+    /// # Errors
+    /// `Network`, `Configuration` (discovery failed), `Storage`.
+    pub async fn begin_sign_in(&self, options: &SignInOptions) -> Result<SignInRequest> {
+        let p = self.provider().await?;
+        let client = self.oauth_client(&p)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let nonce = random_b64(24)?;
+        let mut req = client
+            .authorize_url(CsrfToken::new_random)
+            .set_pkce_challenge(challenge)
+            .add_scopes(self.scopes())
+            .add_extra_param("nonce", nonce.clone());
+        for (k, v) in [
+            ("prompt", &options.prompt),
+            ("login_hint", &options.login_hint),
+            ("domain_hint", &options.domain_hint),
+            ("claims", &options.claims),
+        ] {
+            if let Some(v) = v {
+                req = req.add_extra_param(k, v.clone());
+            }
+        }
+        let (url, state) = req.url();
+        let inflight = InFlight { state: state.secret().clone(), verifier: verifier.secret().clone(), nonce };
+        let json = Zeroizing::new(serde_json::to_vec(&inflight).map_err(|e| Error::internal(e.to_string()))?);
+        let expires = self.now() + INFLIGHT_LIFE_S;
+        self.blocking(move |s| s.put_auth(KIND_INFLIGHT, &json, Some(expires))).await?;
+        Ok(SignInRequest { url: url.to_string(), state: inflight.state })
+    }
+
+    /// Finish an interactive sign-in with the URL the browser was redirected to. Works in a new
+    /// process too (the in-flight request is in the vault).
+    ///
+    /// # Errors
+    /// `UserCancelled`, `ConsentRequired` (with the admin-consent URL), `MfaRequired`,
+    /// `InvalidArgument` (no sign-in in flight, or it expired), `AuthFailed` (state mismatch,
+    /// invalid ID token), `AccountMismatch`, `Network`.
+    pub async fn complete_sign_in(&self, redirect_url: &str) -> Result<Account> {
+        let url = Url::parse(redirect_url).map_err(|_| Error::invalid("redirect URL: not a URL"))?;
+        let params: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let now = self.now();
+        let inflight = self
+            .blocking(move |s| s.get_auth(KIND_INFLIGHT, now))
+            .await?
+            .ok_or_else(|| Error::invalid("no sign-in in progress (it expired or was aborted): begin again"))?;
+        let inflight: InFlight = serde_json::from_slice(&inflight).map_err(|_| Error::corrupt("in-flight sign-in"))?;
+        if !params.get("state").is_some_and(|s| same(s, &inflight.state)) {
+            return Err(failed("state mismatch: this redirect does not belong to the sign-in in progress"));
+        }
+        self.blocking(|s| s.delete_auth(KIND_INFLIGHT)).await?;
+        let p = self.provider().await?;
+        if let Some(error) = params.get("error") {
+            let body = TokenErrorBody::from_redirect(error, params.get("error_description").map(String::as_str));
+            let e = classify(&body);
+            return Err(self.with_consent_url(&p, e, None));
+        }
+        let code = params.get("code").ok_or_else(|| failed("the redirect has neither a code nor an error"))?;
+        let client = self.oauth_client(&p)?;
+        let send = self.sender();
+        let resp = client
+            .exchange_code(AuthorizationCode::new(code.clone()))
+            .set_pkce_verifier(PkceCodeVerifier::new(inflight.verifier.clone()))
+            .request_async(&send)
+            .await
+            .map_err(|e| self.with_consent_url(&p, map_token_error(e), None))?;
+        self.accept(&p, resp, Some(&inflight.nonce)).await
+    }
+
+    /// Forget the interactive sign-in in progress.
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub async fn abort_sign_in(&self) -> Result<()> {
+        self.blocking(|s| s.delete_auth(KIND_INFLIGHT)).await
+    }
+
+    /// A valid access token for the org: cached, or refreshed silently. Concurrent callers share
+    /// one refresh. After a proactive refresh (`refresh_in`) fails, the still-valid token is
+    /// returned.
+    ///
+    /// # Errors
+    /// `InteractionRequired` when there is no sign-in; `ReauthRequired` (the refresh token is
+    /// deleted), `MfaRequired`, `ConsentRequired` (kept), `Network`.
+    pub async fn access_token(&self) -> Result<AccessToken> {
+        self.token(None, false).await
+    }
+
+    /// After the resource answered 401: drop the cached token and refresh once, carrying the
+    /// decoded claims of a CAE challenge if the `WWW-Authenticate` headers hold one. The caller
+    /// retries its request once with the result, never more.
+    ///
+    /// # Errors
+    /// As [`Auth::access_token`]; a claims challenge the refresh cannot satisfy becomes
+    /// `InteractionRequired { claims }`.
+    pub async fn after_unauthorized(&self, www_authenticate: &[&str]) -> Result<AccessToken> {
+        let claims = bearer_challenge(www_authenticate.iter().copied()).and_then(|c| c.claims);
+        let had_claims = claims.is_some();
+        match self.token(claims.clone(), true).await {
+            Err(Error::MfaRequired { claims: c, details } | Error::InteractionRequired { claims: c, details })
+                if had_claims =>
+            {
+                Err(Error::InteractionRequired { claims: c.or(claims), details })
+            }
+            other => other,
+        }
+    }
+
+    async fn token(&self, claims: Option<String>, force: bool) -> Result<AccessToken> {
+        let mut cache = self.cache.lock().await;
+        let now = Instant::now();
+        if !force {
+            if let Some(c) = cache.as_ref().filter(|c| now < c.valid_until) {
+                if c.refresh_on.is_none_or(|r| now < r) {
+                    return Ok(c.token.clone());
+                }
+                let still_valid = c.token.clone();
+                return Ok(match self.refresh(None).await {
+                    Ok(fresh) => {
+                        let t = fresh.token.clone();
+                        *cache = Some(fresh);
+                        t
+                    }
+                    Err(_) => still_valid,
+                });
+            }
+        }
+        *cache = None;
+        let fresh = self.refresh(claims).await?;
+        let t = fresh.token.clone();
+        *cache = Some(fresh);
+        Ok(t)
+    }
+
+    async fn refresh(&self, claims: Option<String>) -> Result<Cached> {
+        let p = self.provider().await?;
+        let rt =
+            self.blocking(|s| s.get_auth(KIND_REFRESH, i64::MIN)).await?.ok_or_else(|| Error::InteractionRequired {
+                claims: None,
+                details: ServerDetails { error: "not signed in".into(), ..Default::default() },
+            })?;
+        let rt = RefreshToken::new(String::from_utf8(rt.to_vec()).map_err(|_| Error::corrupt("refresh token"))?);
+        let client = self.oauth_client(&p)?;
+        let send = self.sender();
+        let scopes = vec![Scope::new(self.config.org.resource_scope()), Scope::new("offline_access".into())];
+        let mut req = client.exchange_refresh_token(&rt).add_scopes(scopes);
+        if let Some(c) = &claims {
+            req = req.add_extra_param("claims", c.clone());
+        }
+        match req.request_async(&send).await {
+            Ok(resp) => self.store_tokens(resp).await,
+            Err(e) => {
+                let e = self.with_consent_url(&p, map_token_error(e), None);
+                if matches!(e, Error::ReauthRequired { .. }) {
+                    // The refresh token is dead: delete it. (MFA / consent errors keep it.)
+                    self.blocking(|s| s.delete_auth(KIND_REFRESH)).await?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether a refresh token is stored (the user signed in and has not signed out).
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub async fn is_signed_in(&self) -> Result<bool> {
+        Ok(self.blocking(|s| s.get_auth(KIND_REFRESH, i64::MIN)).await?.is_some())
+    }
+
+    /// Sign out: delete the tokens from the vault. With unsent local changes this refuses with
+    /// `PendingChanges` unless `force`. Keeping or wiping the offline data is the caller's choice.
+    ///
+    /// # Errors
+    /// `PendingChanges { count }`, `Storage`.
+    pub async fn sign_out(&self, force: bool) -> Result<()> {
+        let pending = self.blocking(|s| s.pending_count()).await?;
+        if pending > 0 && !force {
+            return Err(Error::PendingChanges { count: pending });
+        }
+        let mut cache = self.cache.lock().await;
+        *cache = None;
+        self.blocking(|s| s.clear_auth()).await
+    }
+}
+
+/// The boxed future type of the HTTP adapter (named so `sender` can return it).
+mod futures_send {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    pub type SendFuture = Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, super::HttpError>> + Send>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_skew() {
+        assert_eq!(usable_for(Duration::from_secs(3600)), Duration::from_secs(3300));
+        assert_eq!(usable_for(Duration::from_secs(300)), Duration::from_secs(150));
+        assert_eq!(usable_for(Duration::from_secs(8)), Duration::from_secs(4));
+        assert_eq!(usable_for(Duration::from_secs(1)), Duration::ZERO);
+    }
+
+    #[test]
+    fn access_token_debug_is_redacted() {
+        let t = AccessToken(Arc::new(Zeroizing::new("eyJ.secret.token".into())));
+        assert_eq!(format!("{t:?}"), "AccessToken([redacted])");
+    }
+}

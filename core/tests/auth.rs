@@ -1,0 +1,398 @@
+//! Sign-in against the emulator over loopback HTTP, with real vaults.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use outpost_core::{Auth, AuthConfig, Error, OpenOptions, OrgUrl, SignInOptions, Vault};
+use outpost_emulator::{defaults, Emulator, EmulatorConfig, EmulatorHandle, RefreshReuse};
+
+fn emulator(configure: impl FnOnce(&mut EmulatorConfig)) -> EmulatorHandle {
+    let mut cfg = EmulatorConfig::default().with_rows(5, 5, 5);
+    configure(&mut cfg);
+    Emulator::start(cfg).unwrap()
+}
+
+fn config(emu: &EmulatorHandle, authority: Option<String>) -> AuthConfig {
+    AuthConfig {
+        org: OrgUrl::parse(emu.org_url()).unwrap(),
+        client_id: emu.client_id(),
+        redirect_uri: "http://127.0.0.1:53682".into(),
+        authority,
+    }
+}
+
+fn tenant_authority(emu: &EmulatorHandle) -> Option<String> {
+    Some(format!("{}/v2.0", emu.authority()))
+}
+
+async fn whoami(emu: &EmulatorHandle, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}WhoAmI", emu.web_api_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn control(emu: &EmulatorHandle, path: &str, body: serde_json::Value) {
+    let r = reqwest::Client::new().post(format!("{}{}", emu.control_url(), path)).json(&body).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let pat = format!("name=\"{name}\" value=\"");
+    let start = html.find(&pat).unwrap_or_else(|| panic!("no {name} in page")) + pat.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].to_owned()
+}
+
+fn form_action(page: &str) -> String {
+    let start = page.find("action=\"").expect("a form") + "action=\"".len();
+    let end = page[start..].find('"').unwrap() + start;
+    page[start..end].replace("&amp;", "&")
+}
+
+/// A person at the browser: answers each page the identity provider shows (credentials, the
+/// TOTP code, consent, device confirmation) by submitting its form, until a redirect (returned)
+/// or the "signed in" page of the device flow (`None`).
+async fn answer_pages(
+    emu: &EmulatorHandle,
+    c: &reqwest::Client,
+    mut r: reqwest::Response,
+    upn: &str,
+    password: &str,
+) -> Option<String> {
+    loop {
+        if r.status() == 302 {
+            return Some(r.headers()["location"].to_str().unwrap().to_owned());
+        }
+        assert_eq!(r.status(), 200);
+        let page = r.text().await.unwrap();
+        if page.contains("You have signed in") {
+            return None;
+        }
+        let url = format!("{}{}", emu.base_url(), form_action(&page));
+        let txn = hidden(&page, "txn");
+        let code;
+        let form: Vec<(&str, &str)> = if page.contains("idTxtBx_SAOTCC_OTC") {
+            code = emu.totp_code(upn).unwrap();
+            vec![("txn", &txn), ("otc", &code)]
+        } else if page.contains("idBtn_Accept") {
+            vec![("txn", &txn), ("decision", "accept")]
+        } else if page.contains("deviceconfirm") {
+            vec![("txn", &txn), ("decision", "continue")]
+        } else if page.contains("name=\"passwd\"") {
+            vec![("txn", &txn), ("loginfmt", upn), ("passwd", password)]
+        } else {
+            panic!("unexpected page");
+        };
+        r = c.post(url).form(&form).send().await.unwrap();
+    }
+}
+
+fn browser_client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Open the authorize URL and sign in; returns the URL the browser is redirected to.
+async fn browser(emu: &EmulatorHandle, authorize_url: &str, upn: &str, password: &str) -> String {
+    let c = browser_client();
+    let r = c.get(authorize_url).send().await.unwrap();
+    answer_pages(emu, &c, r, upn, password).await.expect("a redirect")
+}
+
+fn token_requests(emu: &EmulatorHandle, after_seq: u64) -> usize {
+    emu.requests().iter().filter(|e| e.seq > after_seq && e.method == "POST" && e.path.contains("/token")).count()
+}
+
+fn last_seq(emu: &EmulatorHandle) -> u64 {
+    emu.requests().last().map(|e| e.seq).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn password_grant_signs_in_a_user_without_mfa() {
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    let account = auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    assert_eq!(account.username, defaults::BOB);
+    assert_eq!(account.tenant_id, emu.tenant_id());
+    let token = auth.access_token().await.unwrap();
+    assert_eq!(whoami(&emu, token.secret()).await, 200);
+    let bound = vault.account().unwrap().unwrap();
+    assert_eq!(bound.account_id, account.account_id);
+    assert_eq!(bound.org_url, emu.org_url());
+}
+
+#[tokio::test]
+async fn password_grant_errors_are_typed() {
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    match auth.sign_in_with_password(defaults::ALICE, defaults::ALICE_PASSWORD.as_bytes()).await {
+        Err(Error::MfaRequired { details, .. }) => {
+            assert_eq!(details.error_codes, vec![50076]);
+            assert!(details.correlation_id.is_some());
+        }
+        other => panic!("expected MfaRequired, got {other:?}"),
+    }
+    assert!(matches!(
+        auth.sign_in_with_password(defaults::BOB, b"wrong password").await,
+        Err(Error::BadCredentials { .. })
+    ));
+    let mut unknown = config(&emu, tenant_authority(&emu));
+    unknown.client_id = "00000000-0000-0000-0000-00000000dead".into();
+    let auth = Auth::new(unknown, vault.shared_store()).unwrap();
+    assert!(matches!(
+        auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await,
+        Err(Error::Configuration { code: Some(700016), .. })
+    ));
+    assert!(!auth.is_signed_in().await.unwrap());
+}
+
+#[tokio::test]
+async fn interactive_mfa_sign_in_survives_a_restart_between_begin_and_complete() {
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    // `organizations`: discovery gives the `{tenantid}` issuer template.
+    let organizations = Some(format!("{}/organizations/v2.0", emu.base_url()));
+    let auth = Auth::new(config(&emu, organizations.clone()), vault.shared_store()).unwrap();
+    let request = auth
+        .begin_sign_in(&SignInOptions { login_hint: Some(defaults::ALICE.into()), ..SignInOptions::default() })
+        .await
+        .unwrap();
+    assert!(request.url.contains("code_challenge_method=S256"));
+    // The app is killed while the browser is open.
+    drop(auth);
+    vault.lock().unwrap();
+    let redirect = browser(&emu, &request.url, defaults::ALICE, defaults::ALICE_PASSWORD).await;
+
+    let vault = Vault::unlock(dir.path(), PASSWORD, &OpenOptions::default()).unwrap();
+    let auth = Auth::new(config(&emu, organizations), vault.shared_store()).unwrap();
+    let account = auth.complete_sign_in(&redirect).await.unwrap();
+    assert_eq!(account.username, defaults::ALICE);
+    assert_eq!(account.tenant_id, emu.tenant_id());
+    assert_eq!(whoami(&emu, auth.access_token().await.unwrap().secret()).await, 200);
+    // The redirect cannot be replayed: the in-flight request is gone.
+    assert!(matches!(auth.complete_sign_in(&redirect).await, Err(Error::InvalidArgument { .. })));
+}
+
+#[tokio::test]
+async fn a_redirect_with_another_state_is_refused() {
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    let request = auth.begin_sign_in(&SignInOptions::default()).await.unwrap();
+    let forged = format!("http://127.0.0.1:53682/?code=abc&state=not-{}", request.state);
+    assert!(matches!(auth.complete_sign_in(&forged).await, Err(Error::AuthFailed { .. })));
+    auth.abort_sign_in().await.unwrap();
+    let cancelled = format!("http://127.0.0.1:53682/?error=access_denied&state={}", request.state);
+    assert!(matches!(auth.complete_sign_in(&cancelled).await, Err(Error::InvalidArgument { .. })));
+}
+
+#[tokio::test]
+async fn tenant_is_discovered_from_the_401_challenge() {
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, None), vault.shared_store()).unwrap();
+    let account = auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    assert_eq!(account.tenant_id, emu.tenant_id());
+}
+
+async fn rotation_is_persisted(mode: RefreshReuse) {
+    let emu = emulator(|c| c.settings.refresh_token_reuse = mode);
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    // Two forced refreshes: each rotates the refresh token.
+    for _ in 0..2 {
+        emu.expire_access_tokens();
+        let t = auth.after_unauthorized(&[]).await.unwrap();
+        assert_eq!(whoami(&emu, t.secret()).await, 200);
+    }
+    drop(auth);
+    vault.lock().unwrap();
+    // Reopen: the newest refresh token was persisted (in strict mode an older one would revoke
+    // the whole family).
+    let vault = Vault::unlock(dir.path(), PASSWORD, &OpenOptions::default()).unwrap();
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    let t = auth.access_token().await.unwrap();
+    assert_eq!(whoami(&emu, t.secret()).await, 200);
+}
+
+#[tokio::test]
+async fn refresh_rotation_persisted_entra_lax_mode() {
+    rotation_is_persisted(RefreshReuse::Lax).await;
+}
+
+#[tokio::test]
+async fn refresh_rotation_persisted_strict_mode() {
+    rotation_is_persisted(RefreshReuse::Strict).await;
+}
+
+#[tokio::test]
+async fn concurrent_callers_share_one_refresh() {
+    let emu = emulator(|c| c.settings.access_token_lifetime_secs = 8);
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Arc::new(Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap());
+    auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    // 8-second tokens are used for 4 s (skew = lifetime / 2). Wait past that, then ten callers.
+    tokio::time::sleep(std::time::Duration::from_millis(4200)).await;
+    let mark = last_seq(&emu);
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let a = auth.clone();
+            tokio::spawn(async move { a.access_token().await })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for c in calls {
+        tokens.push(c.await.unwrap().unwrap().secret().to_string());
+    }
+    assert_eq!(token_requests(&emu, mark), 1, "exactly one refresh for ten concurrent callers");
+    assert!(tokens.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(whoami(&emu, &tokens[0]).await, 200);
+}
+
+#[tokio::test]
+async fn forced_refresh_token_expiry_is_reauth_and_deletes_the_token() {
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    emu.expire_refresh_tokens();
+    match auth.after_unauthorized(&[]).await {
+        Err(Error::ReauthRequired { details }) => assert_eq!(details.error_codes, vec![700082]),
+        other => panic!("expected ReauthRequired, got {other:?}"),
+    }
+    assert!(!auth.is_signed_in().await.unwrap(), "the dead refresh token is deleted");
+    // A second 401 does not loop: no token to try.
+    let mark = last_seq(&emu);
+    assert!(matches!(auth.after_unauthorized(&[]).await, Err(Error::InteractionRequired { .. })));
+    assert_eq!(token_requests(&emu, mark), 0);
+}
+
+#[tokio::test]
+async fn consent_missing_then_prompt_consent_then_admin_only() {
+    let emu = emulator(|_| {});
+    control(&emu, "/consent", serde_json::json!({"client_id": defaults::CLIENT_ID, "granted": false})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    // The password grant cannot show a consent page.
+    match auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await {
+        Err(Error::ConsentRequired { user_consent_possible: true, admin_consent_url: Some(url), .. }) => {
+            assert!(url.starts_with(&format!("{}/{}/v2.0/adminconsent?", emu.base_url(), emu.tenant_id())), "{url}");
+            assert!(url.contains(&format!("client_id={}", defaults::CLIENT_ID)));
+            assert!(url.contains("user_impersonation"));
+        }
+        other => panic!("expected ConsentRequired, got {other:?}"),
+    }
+    // Interactive with prompt=consent: the user consents in the browser.
+    let req = auth
+        .begin_sign_in(&SignInOptions { prompt: Some("consent".into()), ..SignInOptions::default() })
+        .await
+        .unwrap();
+    let redirect = browser(&emu, &req.url, defaults::BOB, defaults::BOB_PASSWORD).await;
+    auth.complete_sign_in(&redirect).await.unwrap();
+
+    // A tenant that blocks user consent: only an administrator can.
+    let emu = emulator(|_| {});
+    control(&emu, "/consent", serde_json::json!({"client_id": defaults::CLIENT_ID, "granted": false})).await;
+    control(&emu, &format!("/tenants/{}/user-consent", emu.tenant_id()), serde_json::json!({"allowed": false})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    let req = auth.begin_sign_in(&SignInOptions::default()).await.unwrap();
+    let redirect = browser(&emu, &req.url, defaults::BOB, defaults::BOB_PASSWORD).await;
+    match auth.complete_sign_in(&redirect).await {
+        Err(Error::ConsentRequired { user_consent_possible: false, admin_consent_url: Some(url), details }) => {
+            assert_eq!(details.error_codes, vec![90094]);
+            assert!(url.contains("/adminconsent?"));
+        }
+        other => panic!("expected admin-only ConsentRequired, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn another_account_on_the_same_vault_is_refused() {
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    assert_eq!(
+        auth.sign_in_with_password(defaults::ADMIN, defaults::ADMIN_PASSWORD.as_bytes()).await.unwrap_err(),
+        Error::AccountMismatch { field: "account".into() }
+    );
+}
+
+#[tokio::test]
+async fn device_code_sign_in_with_mfa() {
+    let emu = emulator(|c| {
+        c.settings.device_code_interval_secs = 1;
+        c.settings.device_slow_down_increment_secs = 1;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+    let emu = Arc::new(emu);
+    let user_side = emu.clone();
+    // The user, on another device.
+    let user = tokio::spawn(async move {
+        let user_code = rx.await.unwrap();
+        let c = browser_client();
+        let r = c
+            .post(format!("{}/devicelogin", user_side.base_url()))
+            .form(&[("otc", user_code.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer_pages(&user_side, &c, r, defaults::ALICE, defaults::ALICE_PASSWORD).await, None);
+    });
+    let mut shown = None;
+    let account = auth
+        .sign_in_with_device_code(|info| {
+            shown = Some(info.clone());
+            tx.send(info.user_code.clone()).unwrap();
+        })
+        .await
+        .unwrap();
+    user.await.unwrap();
+    let shown = shown.unwrap();
+    assert!(shown.message.contains(&shown.user_code));
+    assert_eq!(account.username, defaults::ALICE);
+}
+
+#[tokio::test]
+async fn sign_out_refuses_with_pending_changes_unless_forced() {
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    vault.store().register_table(&accounts_spec()).unwrap();
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    let mut v = outpost_core::Values::new();
+    v.insert("name".into(), outpost_core::Value::text("offline"));
+    vault.store().create("accounts", v).unwrap();
+    assert_eq!(auth.sign_out(false).await.unwrap_err(), Error::PendingChanges { count: 1 });
+    assert!(auth.is_signed_in().await.unwrap());
+    auth.sign_out(true).await.unwrap();
+    assert!(!auth.is_signed_in().await.unwrap());
+    assert_eq!(vault.store().pending_count().unwrap(), 1, "offline data is the caller's choice");
+}
