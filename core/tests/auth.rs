@@ -396,3 +396,105 @@ async fn sign_out_refuses_with_pending_changes_unless_forced() {
     assert!(!auth.is_signed_in().await.unwrap());
     assert_eq!(vault.store().pending_count().unwrap(), 1, "offline data is the caller's choice");
 }
+
+fn count_path(emu: &EmulatorHandle, after_seq: u64, needle: &str) -> usize {
+    emu.requests().iter().filter(|e| e.seq > after_seq && e.path.contains(needle)).count()
+}
+
+async fn signed_in_bob(emu: &EmulatorHandle, vault: &Vault) -> Auth {
+    let auth = Auth::new(config(emu, tenant_authority(emu)), vault.shared_store()).unwrap();
+    auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    auth
+}
+
+#[tokio::test]
+async fn unauthorized_refreshes_once_and_retries_once_never_loops() {
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = signed_in_bob(&emu, &vault).await;
+    let url = format!("{}WhoAmI", emu.web_api_url());
+
+    // One 401: refresh, retry, success.
+    emu.inject_fault(outpost_emulator::Fault {
+        path_contains: Some("WhoAmI".into()),
+        status: Some(401),
+        count: 1,
+        ..Default::default()
+    });
+    let mark = last_seq(&emu);
+    let r = auth.send_authorized(|c| c.get(&url)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(token_requests(&emu, mark), 1);
+    assert_eq!(count_path(&emu, mark, "WhoAmI"), 2);
+
+    // The server keeps answering 401: one refresh, one retry, then an error — no loop.
+    emu.inject_fault(outpost_emulator::Fault {
+        path_contains: Some("WhoAmI".into()),
+        status: Some(401),
+        count: 10,
+        ..Default::default()
+    });
+    let mark = last_seq(&emu);
+    assert!(matches!(auth.send_authorized(|c| c.get(&url)).await, Err(Error::InteractionRequired { .. })));
+    assert_eq!(token_requests(&emu, mark), 1);
+    assert_eq!(count_path(&emu, mark, "WhoAmI"), 2);
+}
+
+#[tokio::test]
+async fn claims_challenge_refresh_carries_exactly_the_decoded_claims() {
+    use base64::Engine;
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = signed_in_bob(&emu, &vault).await;
+    let url = format!("{}WhoAmI", emu.web_api_url());
+    let claims = r#"{"access_token":{"acrs":{"essential":true,"value":"cp1"}}}"#;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(claims);
+    emu.inject_fault(outpost_emulator::Fault {
+        path_contains: Some("WhoAmI".into()),
+        status: Some(401),
+        count: 2,
+        www_authenticate: Some(format!(
+            "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\", error=\"insufficient_claims\", claims=\"{b64}\""
+        )),
+        ..Default::default()
+    });
+    let mark = last_seq(&emu);
+    match auth.send_authorized(|c| c.get(&url)).await {
+        Err(Error::InteractionRequired { claims: Some(c), .. }) => assert_eq!(c, claims),
+        other => panic!("expected InteractionRequired with claims, got {other:?}"),
+    }
+    let refreshes: Vec<_> = emu
+        .requests()
+        .into_iter()
+        .filter(|e| e.seq > mark && e.grant_type.as_deref() == Some("refresh_token"))
+        .collect();
+    assert_eq!(refreshes.len(), 1, "one silent refresh");
+    assert_eq!(refreshes[0].claims.as_deref(), Some(claims), "carrying exactly the decoded claims");
+    assert_eq!(count_path(&emu, mark, "WhoAmI"), 2, "one retry");
+    // The next interactive sign-in carries the claims.
+    let req =
+        auth.begin_sign_in(&SignInOptions { claims: Some(claims.into()), ..SignInOptions::default() }).await.unwrap();
+    let carried =
+        url::Url::parse(&req.url).unwrap().query_pairs().find(|(k, _)| k == "claims").map(|(_, v)| v.into_owned());
+    assert_eq!(carried.as_deref(), Some(claims));
+}
+
+#[tokio::test]
+async fn requests_spanning_several_token_expiries_succeed() {
+    let emu = emulator(|c| c.settings.access_token_lifetime_secs = 3);
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = signed_in_bob(&emu, &vault).await;
+    let url = format!("{}WhoAmI", emu.web_api_url());
+    let mark = last_seq(&emu);
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(7) {
+        assert_eq!(auth.send_authorized(|c| c.get(&url)).await.unwrap().status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let refreshes = token_requests(&emu, mark);
+    assert!((2..=7).contains(&refreshes), "silent refreshes across expiries: {refreshes}");
+    assert!(emu.requests().iter().filter(|e| e.seq > mark && e.path.contains("WhoAmI")).all(|e| e.status == 200));
+}

@@ -37,6 +37,13 @@ pub struct LogEntry {
     pub status: u16,
     /// Authenticated user (UPN), for Dataverse requests.
     pub user: Option<String>,
+    /// Token requests only: the `grant_type`, and the `claims` request it carried (a claims
+    /// challenge's JSON), so tests can check what a client sent. Never a secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_type: Option<String>,
+    /// See `grant_type`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claims: Option<String>,
     /// Handling time in milliseconds.
     pub duration_ms: u64,
     /// Fault applied, if any.
@@ -126,6 +133,10 @@ pub struct Fault {
     /// Complete JSON body for the injected answer.
     #[serde(default)]
     pub body: Option<J>,
+    /// `WWW-Authenticate` header on the injected answer, e.g. a CAE claims challenge
+    /// `Bearer realm="", error="insufficient_claims", claims="<base64 JSON>"` with status 401.
+    #[serde(default)]
+    pub www_authenticate: Option<String>,
 }
 
 impl Default for Fault {
@@ -144,6 +155,7 @@ impl Default for Fault {
             code: None,
             message: None,
             body: None,
+            www_authenticate: None,
         }
     }
 }

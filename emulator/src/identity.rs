@@ -1142,10 +1142,15 @@ fn pkce_ok(challenge: &str, verifier: &str) -> bool {
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
 pub async fn token(State(s): State<Arc<Shared>>, Path(tenant): Path<String>, Form(p): Form<Params>) -> Response {
-    match token_inner(&s, &tenant, &p) {
+    let mut resp = match token_inner(&s, &tenant, &p) {
         Ok(body) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store, no-cache")], Json(body)).into_response(),
         Err(e) => e.response(&s.base),
-    }
+    };
+    resp.extensions_mut().insert(crate::service::LoggedGrant {
+        grant_type: p.get("grant_type").cloned(),
+        claims: p.get("claims").cloned(),
+    });
+    resp
 }
 
 fn token_inner(s: &Shared, tenant: &str, p: &Params) -> Result<serde_json::Value, AadError> {

@@ -89,6 +89,13 @@ async fn index(State(s): State<Arc<Shared>>) -> Response {
 #[derive(Clone, Debug)]
 struct LoggedUser(String);
 
+/// What a token request carried, for the request log (set by the token endpoint).
+#[derive(Clone)]
+pub(crate) struct LoggedGrant {
+    pub grant_type: Option<String>,
+    pub claims: Option<String>,
+}
+
 fn take_fault(s: &Shared, method: &str, path: &str) -> Option<Fault> {
     let mut faults = state::lock(&s.faults);
     let f = faults.iter_mut().find(|f| f.matches(method, path))?;
@@ -118,6 +125,9 @@ fn injected(f: &Fault, status: u16) -> Response {
         if let Ok(v) = HeaderValue::from_str(&ra.to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
+    }
+    if let Some(v) = f.www_authenticate.as_deref().and_then(|w| HeaderValue::from_str(w).ok()) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     r
 }
@@ -199,6 +209,7 @@ async fn observe(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Resp
         None => next.run(req).await,
     };
     let user = resp.extensions_mut().remove::<LoggedUser>().map(|u| u.0);
+    let grant = resp.extensions_mut().remove::<LoggedGrant>();
     let entry = LogEntry {
         seq: 0,
         at_unix_ms: at,
@@ -207,6 +218,8 @@ async fn observe(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Resp
         path,
         status: resp.status().as_u16(),
         user,
+        grant_type: grant.as_ref().and_then(|g| g.grant_type.clone()),
+        claims: grant.and_then(|g| g.claims),
         duration_ms: started.elapsed().as_millis() as u64,
         fault: fault.map(|f| f.id),
     };

@@ -611,6 +611,55 @@ impl Auth {
         }
     }
 
+    /// Send a request to the org with the bearer token. On 401: refresh once (carrying the
+    /// decoded claims of a CAE challenge) and retry once — never more, so a server that keeps
+    /// refusing cannot cause a loop. A second 401 is `InteractionRequired` (with the claims).
+    ///
+    /// # Errors
+    /// As [`Auth::access_token`]; `Network` for transport failures.
+    pub async fn send_authorized(
+        &self,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
+        let token = self.access_token().await?;
+        let first = self.send_with(&build, &token).await?;
+        if first.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(first);
+        }
+        let headers: Vec<String> = first
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        let refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+        let claims = bearer_challenge(refs.iter().copied()).and_then(|c| c.claims);
+        let token = self.after_unauthorized(&refs).await?;
+        let second = self.send_with(&build, &token).await?;
+        if second.status() == reqwest::StatusCode::UNAUTHORIZED {
+            // Do not refresh again: the server refuses even a fresh token.
+            let mut cache = self.cache.lock().await;
+            *cache = None;
+            return Err(Error::InteractionRequired {
+                claims,
+                details: ServerDetails { error: "unauthorized after refresh".into(), ..Default::default() },
+            });
+        }
+        Ok(second)
+    }
+
+    async fn send_with(
+        &self,
+        build: &impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        token: &AccessToken,
+    ) -> Result<reqwest::Response> {
+        build(&self.http)
+            .bearer_auth(token.secret())
+            .send()
+            .await
+            .map_err(|e| Error::Network { reason: http::describe(&e).to_string() })
+    }
+
     async fn token(&self, claims: Option<String>, force: bool) -> Result<AccessToken> {
         let mut cache = self.cache.lock().await;
         let now = Instant::now();
