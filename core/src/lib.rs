@@ -5,7 +5,9 @@ pub mod error;
 pub mod store;
 pub mod vault;
 
-pub use auth::{AccessToken, Account, Auth, AuthConfig, DeviceCodeInfo, OrgUrl, SignInOptions, SignInRequest};
+pub use auth::{
+    AccessToken, Account, Auth, AuthConfig, DeviceCodeInfo, LoopbackRedirect, OrgUrl, SignInOptions, SignInRequest,
+};
 pub use error::{Error, Result, ServerDetails};
 pub use store::{
     Cursor, Filter, OrderBy, Page, Query, Record, RecordState, SearchHit, ServerRow, Store, TableSpec, Value, Values,

@@ -498,3 +498,32 @@ async fn requests_spanning_several_token_expiries_succeed() {
     assert!((2..=7).contains(&refreshes), "silent refreshes across expiries: {refreshes}");
     assert!(emu.requests().iter().filter(|e| e.seq > mark && e.path.contains("WhoAmI")).all(|e| e.status == 200));
 }
+
+#[tokio::test]
+async fn loopback_redirect_for_cli_and_desktop() {
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    let loopback = outpost_core::LoopbackRedirect::bind().await.unwrap();
+    let redirect_uri = loopback.redirect_uri();
+    let req = auth
+        .begin_sign_in(&SignInOptions { redirect_uri: Some(redirect_uri.clone()), ..SignInOptions::default() })
+        .await
+        .unwrap();
+    let waiting = tokio::spawn(loopback.receive(std::time::Duration::from_secs(30)));
+    // The browser signs in and follows the redirect to the loopback listener.
+    let location = browser(&emu, &req.url, defaults::BOB, defaults::BOB_PASSWORD).await;
+    assert!(location.starts_with(&redirect_uri), "{location}");
+    let c = reqwest::Client::new();
+    assert_eq!(c.get(format!("{redirect_uri}/favicon.ico")).send().await.unwrap().status(), 404);
+    let page = c.get(&location).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("close this tab"));
+    let received = waiting.await.unwrap().unwrap();
+    let account = auth.complete_sign_in(&received).await.unwrap();
+    assert_eq!(account.username, defaults::BOB);
+
+    // Nobody comes: a clean timeout.
+    let idle = outpost_core::LoopbackRedirect::bind().await.unwrap();
+    assert_eq!(idle.receive(std::time::Duration::from_millis(200)).await.unwrap_err(), Error::UserCancelled);
+}

@@ -11,8 +11,10 @@ mod discovery;
 pub(crate) mod entra;
 mod http;
 mod id_token;
+mod loopback;
 pub mod org;
 mod session;
 
+pub use loopback::LoopbackRedirect;
 pub use org::OrgUrl;
 pub use session::{AccessToken, Account, Auth, AuthConfig, DeviceCodeInfo, SignInOptions, SignInRequest};

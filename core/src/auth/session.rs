@@ -68,6 +68,9 @@ pub struct SignInOptions {
     pub domain_hint: Option<String>,
     /// A claims request (from `MfaRequired` / `InteractionRequired`).
     pub claims: Option<String>,
+    /// A redirect URI for this sign-in only (e.g. [`super::LoopbackRedirect::redirect_uri`] with
+    /// its random port); the configured one otherwise.
+    pub redirect_uri: Option<String>,
 }
 
 /// An interactive sign-in to open in the system browser (Custom Tabs,
@@ -172,6 +175,8 @@ struct InFlight {
     state: String,
     verifier: String,
     nonce: String,
+    #[serde(default)]
+    redirect_uri: Option<String>,
 }
 
 struct Provider {
@@ -511,6 +516,11 @@ impl Auth {
         let client = self.oauth_client(&p)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let nonce = random_b64(24)?;
+        let redirect = options
+            .redirect_uri
+            .as_ref()
+            .map(|r| RedirectUrl::new(r.clone()).map_err(|_| Error::invalid("redirect URI: not a URL")))
+            .transpose()?;
         let mut req = client
             .authorize_url(CsrfToken::new_random)
             .set_pkce_challenge(challenge)
@@ -526,8 +536,16 @@ impl Auth {
                 req = req.add_extra_param(k, v.clone());
             }
         }
+        if let Some(r) = &redirect {
+            req = req.set_redirect_uri(std::borrow::Cow::Borrowed(r));
+        }
         let (url, state) = req.url();
-        let inflight = InFlight { state: state.secret().clone(), verifier: verifier.secret().clone(), nonce };
+        let inflight = InFlight {
+            state: state.secret().clone(),
+            verifier: verifier.secret().clone(),
+            nonce,
+            redirect_uri: options.redirect_uri.clone(),
+        };
         let json = Zeroizing::new(serde_json::to_vec(&inflight).map_err(|e| Error::internal(e.to_string()))?);
         let expires = self.now() + INFLIGHT_LIFE_S;
         self.blocking(move |s| s.put_auth(KIND_INFLIGHT, &json, Some(expires))).await?;
@@ -563,12 +581,19 @@ impl Auth {
         let code = params.get("code").ok_or_else(|| failed("the redirect has neither a code nor an error"))?;
         let client = self.oauth_client(&p)?;
         let send = self.sender();
-        let resp = client
+        let redirect = inflight
+            .redirect_uri
+            .as_ref()
+            .map(|r| RedirectUrl::new(r.clone()).map_err(|_| Error::corrupt("in-flight sign-in")))
+            .transpose()?;
+        let mut exchange = client
             .exchange_code(AuthorizationCode::new(code.clone()))
-            .set_pkce_verifier(PkceCodeVerifier::new(inflight.verifier.clone()))
-            .request_async(&send)
-            .await
-            .map_err(|e| self.with_consent_url(&p, map_token_error(e), None))?;
+            .set_pkce_verifier(PkceCodeVerifier::new(inflight.verifier.clone()));
+        if let Some(r) = &redirect {
+            exchange = exchange.set_redirect_uri(std::borrow::Cow::Borrowed(r));
+        }
+        let resp =
+            exchange.request_async(&send).await.map_err(|e| self.with_consent_url(&p, map_token_error(e), None))?;
         self.accept(&p, resp, Some(&inflight.nonce)).await
     }
 
