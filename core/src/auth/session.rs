@@ -366,6 +366,7 @@ impl Auth {
         self.blocking(move |s| s.bind_account(&binding)).await?;
         let mut cache = self.cache.lock().await;
         *cache = Some(self.store_tokens(resp).await?);
+        tracing::debug!(target: "outpost::auth", "signed in; ID token valid; refresh token stored in the vault");
         Ok(account)
     }
 
@@ -726,10 +727,16 @@ impl Auth {
         if let Some(c) = &claims {
             req = req.add_extra_param("claims", c.clone());
         }
+        tracing::debug!(target: "outpost::auth", with_claims = claims.is_some(), "refreshing the access token");
         match req.request_async(&send).await {
-            Ok(resp) => self.store_tokens(resp).await,
+            Ok(resp) => {
+                let cached = self.store_tokens(resp).await?;
+                tracing::debug!(target: "outpost::auth", "refreshed; rotated refresh token stored before use");
+                Ok(cached)
+            }
             Err(e) => {
                 let e = self.with_consent_url(&p, map_token_error(e), None);
+                tracing::debug!(target: "outpost::auth", error = %e, "refresh failed");
                 if matches!(e, Error::ReauthRequired { .. }) {
                     // The refresh token is dead: delete it. (MFA / consent errors keep it.)
                     self.blocking(|s| s.delete_auth(KIND_REFRESH)).await?;
@@ -781,6 +788,148 @@ mod tests {
         assert_eq!(usable_for(Duration::from_secs(300)), Duration::from_secs(150));
         assert_eq!(usable_for(Duration::from_secs(8)), Duration::from_secs(4));
         assert_eq!(usable_for(Duration::from_secs(1)), Duration::ZERO);
+    }
+
+    /// Every form a secret could take in a log line.
+    fn forms(secret: &str) -> Vec<String> {
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        let mut f = vec![
+            secret.to_string(),
+            url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+            serde_json::to_string(secret).unwrap().trim_matches('"').to_string(),
+        ];
+        for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+            f.push(engine.encode(secret));
+        }
+        let chars: Vec<char> = secret.chars().collect();
+        for w in chars.windows(16) {
+            f.push(w.iter().collect());
+        }
+        f
+    }
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A full interactive sign-in, a refresh and a password sign-in, with every tracing event of
+    /// every target (ours, reqwest, hyper, h2, rustls; `log` records bridged) captured at TRACE:
+    /// no token, code, PKCE verifier or password appears in any form, nor in errors.
+    #[test]
+    fn no_secret_reaches_trace_output_or_errors() {
+        use outpost_emulator::{defaults, Emulator, EmulatorConfig};
+        let _ = tracing_log::LogTracer::init();
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let emu = Emulator::start(EmulatorConfig::default().with_rows(2, 2, 2)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let opts = crate::CreateOptions { kdf: crate::KdfParams::FLOOR, ..crate::CreateOptions::default() };
+        let vault = crate::Vault::create(dir.path(), b"offline pw", &opts).unwrap();
+        let config = AuthConfig {
+            org: OrgUrl::parse(emu.org_url()).unwrap(),
+            client_id: emu.client_id(),
+            redirect_uri: "http://127.0.0.1:53682".into(),
+            authority: Some(format!("{}/v2.0", emu.authority())),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let mut secrets: Vec<String> = vec![defaults::ALICE_PASSWORD.into(), defaults::BOB_PASSWORD.into()];
+        let mut errors: Vec<Error> = Vec::new();
+        rt.block_on(async {
+            let auth = Auth::new(config, vault.shared_store()).unwrap();
+            let req = auth.begin_sign_in(&SignInOptions::default()).await.unwrap();
+            let inflight: InFlight =
+                serde_json::from_slice(&vault.store().get_auth(KIND_INFLIGHT, 0).unwrap().unwrap()).unwrap();
+            secrets.push(inflight.verifier.clone());
+            // The person at the browser, on another thread (its own HTTP logging is not ours).
+            let url = req.url.clone();
+            let base = emu.base_url().to_string();
+            let totp = emu.totp_code(defaults::ALICE).unwrap();
+            let redirect = std::thread::spawn(move || person_signs_in(&base, &url, &totp)).join().unwrap();
+            let code: String = url::Url::parse(&redirect)
+                .unwrap()
+                .query_pairs()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+                .unwrap();
+            secrets.push(code);
+            auth.complete_sign_in(&redirect).await.unwrap();
+            secrets.push(auth.access_token().await.unwrap().secret().to_string());
+            let rt1 = vault.store().get_auth(KIND_REFRESH, 0).unwrap().unwrap();
+            secrets.push(String::from_utf8(rt1.to_vec()).unwrap());
+            emu.expire_access_tokens();
+            secrets.push(auth.after_unauthorized(&[]).await.unwrap().secret().to_string());
+            let rt2 = vault.store().get_auth(KIND_REFRESH, 0).unwrap().unwrap();
+            secrets.push(String::from_utf8(rt2.to_vec()).unwrap());
+            errors.push(
+                auth.sign_in_with_password(defaults::ALICE, defaults::ALICE_PASSWORD.as_bytes()).await.unwrap_err(),
+            );
+            errors.push(auth.complete_sign_in(&redirect).await.unwrap_err());
+            emu.expire_refresh_tokens();
+            errors.push(auth.after_unauthorized(&[]).await.unwrap_err());
+        });
+        drop(_guard);
+        let log = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+        assert!(log.contains("outpost::auth"), "our own events are captured");
+        assert!(log.lines().count() > 20, "library events are captured too ({} lines)", log.lines().count());
+        let texts: Vec<String> = errors.iter().flat_map(|e| [e.to_string(), format!("{e:?}")]).collect();
+        for secret in &secrets {
+            assert!(secret.len() >= 12, "a realistic secret");
+            for form in forms(secret) {
+                assert!(!log.contains(&form), "a secret reached the trace output");
+                for t in &texts {
+                    assert!(!t.contains(&form), "a secret reached an error");
+                }
+            }
+        }
+    }
+
+    /// Drives the emulator's sign-in pages like a browser would (password, TOTP, consent).
+    fn person_signs_in(base: &str, authorize_url: &str, totp_code: &str) -> String {
+        use outpost_emulator::defaults;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+            let mut r = c.get(authorize_url).send().await.unwrap();
+            loop {
+                if r.status() == 302 {
+                    return r.headers()["location"].to_str().unwrap().to_owned();
+                }
+                let page = r.text().await.unwrap();
+                let field = |name: &str| {
+                    let pat = format!("name=\"{name}\" value=\"");
+                    let s = page.find(&pat).unwrap() + pat.len();
+                    page[s..s + page[s..].find('"').unwrap()].to_string()
+                };
+                let a = page.find("action=\"").unwrap() + 8;
+                let action = format!("{base}{}", &page[a..a + page[a..].find('"').unwrap()]);
+                let txn = field("txn");
+                let code = totp_code.to_string();
+                let form: Vec<(&str, &str)> = if page.contains("idTxtBx_SAOTCC_OTC") {
+                    vec![("txn", &txn), ("otc", &code)]
+                } else if page.contains("idBtn_Accept") {
+                    vec![("txn", &txn), ("decision", "accept")]
+                } else {
+                    vec![("txn", &txn), ("loginfmt", defaults::ALICE), ("passwd", defaults::ALICE_PASSWORD)]
+                };
+                r = c.post(action).form(&form).send().await.unwrap();
+            }
+        })
     }
 
     #[test]
