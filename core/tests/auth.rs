@@ -22,6 +22,7 @@ fn config(emu: &EmulatorHandle, authority: Option<String>) -> AuthConfig {
         client_id: emu.client_id(),
         redirect_uri: "http://127.0.0.1:53682".into(),
         authority,
+        allow_password_grant: true,
     }
 }
 
@@ -526,4 +527,77 @@ async fn loopback_redirect_for_cli_and_desktop() {
     // Nobody comes: a clean timeout.
     let idle = outpost_core::LoopbackRedirect::bind().await.unwrap();
     assert_eq!(idle.receive(std::time::Duration::from_millis(200)).await.unwrap_err(), Error::UserCancelled);
+}
+
+#[tokio::test]
+async fn password_grant_is_opt_in_and_throttling_is_typed() {
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let mut cfg = config(&emu, tenant_authority(&emu));
+    cfg.allow_password_grant = false;
+    let auth = Auth::new(cfg, vault.shared_store()).unwrap();
+    assert!(matches!(
+        auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await,
+        Err(Error::InvalidArgument { .. })
+    ));
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    emu.inject_fault(outpost_emulator::Fault {
+        path_contains: Some("/token".into()),
+        status: Some(429),
+        retry_after: Some(7),
+        ..Default::default()
+    });
+    assert_eq!(
+        auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap_err(),
+        Error::Throttled { retry_after_s: 7 }
+    );
+}
+
+/// Runs in a child process (see below): begins an interactive sign-in, writes the URL, exits.
+#[tokio::test]
+async fn child_begins_sign_in() {
+    let (Ok(dir), Ok(authority), Ok(org), Ok(out)) = (
+        std::env::var("OUTPOST_CHILD_VAULT"),
+        std::env::var("OUTPOST_CHILD_AUTHORITY"),
+        std::env::var("OUTPOST_CHILD_ORG"),
+        std::env::var("OUTPOST_CHILD_OUT"),
+    ) else {
+        return;
+    };
+    let vault = Vault::unlock(std::path::Path::new(&dir), PASSWORD, &OpenOptions::default()).unwrap();
+    let cfg = AuthConfig {
+        org: OrgUrl::parse(&org).unwrap(),
+        client_id: defaults::CLIENT_ID.into(),
+        redirect_uri: "http://127.0.0.1:53682".into(),
+        authority: Some(authority),
+        allow_password_grant: false,
+    };
+    let auth = Auth::new(cfg, vault.shared_store()).unwrap();
+    let req = auth.begin_sign_in(&SignInOptions::default()).await.unwrap();
+    std::fs::write(out, req.url).unwrap();
+    std::process::exit(0); // killed before completing, as Android does
+}
+
+#[tokio::test]
+async fn interactive_sign_in_completes_in_another_process() {
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path()).lock().unwrap();
+    let out = dir.path().join("authorize-url.txt");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_begins_sign_in", "--nocapture", "--test-threads=1"])
+        .env("OUTPOST_CHILD_VAULT", dir.path())
+        .env("OUTPOST_CHILD_AUTHORITY", tenant_authority(&emu).unwrap())
+        .env("OUTPOST_CHILD_ORG", emu.org_url())
+        .env("OUTPOST_CHILD_OUT", &out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let url = std::fs::read_to_string(&out).unwrap();
+    let redirect = browser(&emu, &url, defaults::ALICE, defaults::ALICE_PASSWORD).await;
+    let vault = Vault::unlock(dir.path(), PASSWORD, &OpenOptions::default()).unwrap();
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    let account = auth.complete_sign_in(&redirect).await.unwrap();
+    assert_eq!(account.username, defaults::ALICE);
 }

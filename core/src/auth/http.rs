@@ -11,10 +11,16 @@ use crate::error::{Error, Result};
 /// The user agent sent with every request.
 const USER_AGENT: &str = concat!("outpost/", env!("CARGO_PKG_VERSION"));
 
-/// A transport failure, described without URLs or bodies.
+/// A transport failure, described without URLs or bodies, or throttling.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct HttpError(pub &'static str);
+pub(crate) enum HttpError {
+    /// The request could not be completed.
+    #[error("{0}")]
+    Transport(&'static str),
+    /// HTTP 429, with `Retry-After` in seconds when given.
+    #[error("throttled")]
+    Throttled(Option<u64>),
+}
 
 pub(crate) fn describe(e: &reqwest::Error) -> &'static str {
     if e.is_timeout() {
@@ -30,8 +36,16 @@ pub(crate) fn describe(e: &reqwest::Error) -> &'static str {
 
 impl From<HttpError> for Error {
     fn from(e: HttpError) -> Self {
-        Error::Network { reason: e.0.to_string() }
+        match e {
+            HttpError::Transport(reason) => Error::Network { reason: reason.to_string() },
+            HttpError::Throttled(after) => Error::Throttled { retry_after_s: after.unwrap_or(5) },
+        }
     }
+}
+
+/// `Retry-After` in seconds (the delta-seconds form; an HTTP date counts as unknown).
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// Build the client.
@@ -47,12 +61,15 @@ pub(crate) fn client() -> Result<reqwest::Client> {
 
 /// Send an `http::Request` built by the `oauth2` crate.
 pub(crate) async fn send(client: reqwest::Client, req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, HttpError> {
-    let req = reqwest::Request::try_from(req).map_err(|_| HttpError("malformed request"))?;
-    let resp = client.execute(req).await.map_err(|e| HttpError(describe(&e)))?;
+    let req = reqwest::Request::try_from(req).map_err(|_| HttpError::Transport("malformed request"))?;
+    let resp = client.execute(req).await.map_err(|e| HttpError::Transport(describe(&e)))?;
+    if resp.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Err(HttpError::Throttled(retry_after(resp.headers())));
+    }
     let mut builder = http::Response::builder().status(resp.status());
     for (name, value) in resp.headers() {
         builder = builder.header(name, value);
     }
-    let body = resp.bytes().await.map_err(|e| HttpError(describe(&e)))?;
-    builder.body(body.to_vec()).map_err(|_| HttpError("malformed response"))
+    let body = resp.bytes().await.map_err(|e| HttpError::Transport(describe(&e)))?;
+    builder.body(body.to_vec()).map_err(|_| HttpError::Transport("malformed response"))
 }

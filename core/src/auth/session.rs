@@ -44,6 +44,8 @@ pub struct AuthConfig {
     /// The issuer URL, e.g. `https://login.microsoftonline.com/{tenant}/v2.0`, or any OpenID
     /// provider's. `None`: discovered from the org's 401 challenge (Entra).
     pub authority: Option<String>,
+    /// Allow the password grant (ROPC) — opt-in, for service accounts without MFA only.
+    pub allow_password_grant: bool,
 }
 
 /// The signed-in account (from the ID token).
@@ -394,9 +396,13 @@ impl Auth {
     /// accounts without MFA. An MFA user gets `MfaRequired`.
     ///
     /// # Errors
-    /// `MfaRequired`, `BadCredentials`, `ConsentRequired` (with the admin-consent URL),
-    /// `Configuration`, `Blocked`, `AccountMismatch`, `Network`.
+    /// `InvalidArgument` unless `allow_password_grant`; `MfaRequired`, `BadCredentials`,
+    /// `ConsentRequired` (with the admin-consent URL), `Configuration`, `Blocked`,
+    /// `AccountMismatch`, `Throttled`, `Network`.
     pub async fn sign_in_with_password(&self, username: &str, password: &[u8]) -> Result<Account> {
+        if !self.config.allow_password_grant {
+            return Err(Error::invalid("the password grant is off: set allow_password_grant (service accounts only)"));
+        }
         let p = self.provider().await?;
         let password = Zeroizing::new(
             String::from_utf8(password.to_vec()).map_err(|_| Error::invalid("the password is not UTF-8"))?,
@@ -497,7 +503,10 @@ impl Auth {
     }
 
     fn error_body(&self, status: reqwest::StatusCode, body: &[u8]) -> Error {
-        if status.as_u16() == 429 || status.is_server_error() {
+        if status.as_u16() == 429 {
+            return Error::Throttled { retry_after_s: 5 };
+        }
+        if status.is_server_error() {
             return Error::Network { reason: format!("identity provider answered HTTP {}", status.as_u16()) };
         }
         match serde_json::from_slice::<TokenErrorBody>(body) {
@@ -846,6 +855,7 @@ mod tests {
             client_id: emu.client_id(),
             redirect_uri: "http://127.0.0.1:53682".into(),
             authority: Some(format!("{}/v2.0", emu.authority())),
+            allow_password_grant: true,
         };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let mut secrets: Vec<String> = vec![defaults::ALICE_PASSWORD.into(), defaults::BOB_PASSWORD.into()];
