@@ -601,3 +601,81 @@ async fn interactive_sign_in_completes_in_another_process() {
     let account = auth.complete_sign_in(&redirect).await.unwrap();
     assert_eq!(account.username, defaults::ALICE);
 }
+
+#[tokio::test]
+async fn declined_blocked_unknown_tenant_and_unreachable_are_typed() {
+    let emu = emulator(|c| c.settings.device_code_interval_secs = 1);
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+
+    // The user declines the device-code request on the confirmation page.
+    let emu = Arc::new(emu);
+    let user_side = emu.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+    let user = tokio::spawn(async move {
+        let user_code = rx.await.unwrap();
+        let c = browser_client();
+        let mut r = c
+            .post(format!("{}/devicelogin", user_side.base_url()))
+            .form(&[("otc", user_code.as_str())])
+            .send()
+            .await
+            .unwrap();
+        loop {
+            let page = r.text().await.unwrap();
+            let url = format!("{}{}", user_side.base_url(), form_action(&page));
+            let txn = hidden(&page, "txn");
+            if page.contains("deviceconfirm") {
+                c.post(url).form(&[("txn", txn.as_str()), ("decision", "decline")]).send().await.unwrap();
+                return;
+            }
+            r = c
+                .post(url)
+                .form(&[("txn", txn.as_str()), ("loginfmt", defaults::BOB), ("passwd", defaults::BOB_PASSWORD)])
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let result = auth.sign_in_with_device_code(|info| tx.send(info.user_code.clone()).unwrap()).await;
+    user.await.unwrap();
+    assert!(matches!(result, Err(Error::DeviceCodeDeclined { .. })), "{result:?}");
+
+    // Conditional access blocks the sign-in (Entra's body, injected as-is).
+    emu.inject_fault(outpost_emulator::Fault {
+        path_contains: Some("/token".into()),
+        status: Some(400),
+        body: Some(serde_json::json!({
+            "error": "invalid_grant",
+            "error_description": "AADSTS53003: Access has been blocked by Conditional Access policies.",
+            "error_codes": [53003],
+            "timestamp": "2026-11-23 10:00:00Z",
+            "trace_id": "t-1",
+            "correlation_id": "c-1"
+        })),
+        ..Default::default()
+    });
+    match auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await {
+        Err(Error::Blocked { code: 53003, details }) => assert_eq!(details.correlation_id.as_deref(), Some("c-1")),
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+
+    // A tenant that does not exist: discovery fails with AADSTS90002.
+    let mut cfg = config(&emu, Some(format!("{}/no-such-tenant.example/v2.0", emu.base_url())));
+    cfg.client_id = defaults::CLIENT_ID.into();
+    let auth = Auth::new(cfg, vault.shared_store()).unwrap();
+    assert!(matches!(
+        auth.begin_sign_in(&SignInOptions::default()).await,
+        Err(Error::Configuration { code: Some(90002), .. })
+    ));
+
+    // Nothing listens there: a network error, not a panic or a hang.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut cfg = config(&emu, Some(format!("http://127.0.0.1:{port}/tenant/v2.0")));
+    cfg.client_id = defaults::CLIENT_ID.into();
+    let auth = Auth::new(cfg, vault.shared_store()).unwrap();
+    assert!(matches!(auth.begin_sign_in(&SignInOptions::default()).await, Err(Error::Network { .. })));
+}
