@@ -241,6 +241,11 @@ impl Error {
         Error::Internal { reason: reason.to_string() }
     }
 
+    /// A sign-in failure described by us (not by the provider): `AuthFailed` with `error` only.
+    pub(crate) fn auth_failed(error: impl fmt::Display) -> Self {
+        Error::AuthFailed { details: ServerDetails { error: error.to_string(), ..ServerDetails::default() } }
+    }
+
     pub(crate) fn storage(reason: impl fmt::Display) -> Self {
         Error::Storage { reason: reason.to_string() }
     }

@@ -4,10 +4,9 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::entra::{classify, TokenErrorBody};
-use super::http::describe;
+use super::http::{describe, error_response, retry_after};
 use super::org::check_secure;
-use crate::error::{Error, Result, ServerDetails};
+use crate::error::{Error, Result};
 
 /// What discovery says about a provider (unknown fields ignored).
 #[derive(Debug, Clone, Deserialize)]
@@ -19,10 +18,6 @@ pub(crate) struct ProviderMetadata {
     #[serde(default)]
     pub device_authorization_endpoint: Option<Url>,
     pub jwks_uri: Url,
-}
-
-fn failed(error: &str) -> Error {
-    Error::AuthFailed { details: ServerDetails { error: error.to_string(), ..ServerDetails::default() } }
 }
 
 /// GET a JSON document; a 4xx with an OAuth error body is classified like a token error.
@@ -38,17 +33,12 @@ pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
         .await
         .map_err(|e| Error::Network { reason: format!("{what}: {}", describe(&e)) })?;
     let status = resp.status();
+    let retry_after = retry_after(resp.headers());
     let body = resp.bytes().await.map_err(|e| Error::Network { reason: format!("{what}: {}", describe(&e)) })?;
     if status.is_success() {
-        return serde_json::from_slice(&body).map_err(|_| failed(&format!("{what}: malformed response")));
+        return serde_json::from_slice(&body).map_err(|_| Error::auth_failed(format!("{what}: malformed response")));
     }
-    if status.is_server_error() {
-        return Err(Error::Network { reason: format!("{what}: server error {}", status.as_u16()) });
-    }
-    match serde_json::from_slice::<TokenErrorBody>(&body) {
-        Ok(e) if !e.error.is_empty() => Err(classify(&e)),
-        _ => Err(failed(&format!("{what}: HTTP {}", status.as_u16()))),
-    }
+    Err(error_response(status, retry_after, &body))
 }
 
 /// Discover the provider behind `authority` (an issuer URL).

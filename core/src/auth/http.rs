@@ -48,6 +48,21 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
     headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
 }
 
+/// The error for a provider response that is not a success: 429 → `Throttled`, 5xx →
+/// `Network`, an OAuth error body → classified (`entra::classify`), anything else `AuthFailed`.
+pub(crate) fn error_response(status: reqwest::StatusCode, retry_after: Option<u64>, body: &[u8]) -> Error {
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Error::Throttled { retry_after_s: retry_after.unwrap_or(5) };
+    }
+    if status.is_server_error() {
+        return Error::Network { reason: format!("identity provider answered HTTP {}", status.as_u16()) };
+    }
+    match serde_json::from_slice::<super::entra::TokenErrorBody>(body) {
+        Ok(e) if !e.error.is_empty() => super::entra::classify(&e),
+        _ => Error::auth_failed(format!("HTTP {}", status.as_u16())),
+    }
+}
+
 /// Build the client.
 pub(crate) fn client() -> Result<reqwest::Client> {
     reqwest::Client::builder()

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use super::discovery::Jwks;
-use crate::error::{Error, Result, ServerDetails};
+use crate::error::{Error, Result};
 
 /// Clock leeway for `exp`, `nbf` and `iat`.
 pub(crate) const LEEWAY_S: i64 = 300;
@@ -62,9 +62,7 @@ struct Header {
 }
 
 fn invalid(reason: &str) -> Error {
-    Error::AuthFailed {
-        details: ServerDetails { error: format!("invalid_id_token: {reason}"), ..ServerDetails::default() },
-    }
+    Error::auth_failed(format_args!("invalid_id_token: {reason}"))
 }
 
 /// What the ID token must match.

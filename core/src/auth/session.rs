@@ -211,16 +211,12 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-fn failed(error: &str) -> Error {
-    Error::AuthFailed { details: ServerDetails { error: error.to_string(), ..ServerDetails::default() } }
-}
-
 fn map_token_error(e: RequestTokenError<HttpError, TokenErrorBody>) -> Error {
     match e {
         RequestTokenError::ServerResponse(body) => classify(&body),
         RequestTokenError::Request(h) => h.into(),
-        RequestTokenError::Parse(..) => failed("malformed token response"),
-        RequestTokenError::Other(_) => failed("token request failed"),
+        RequestTokenError::Parse(..) => Error::auth_failed("malformed token response"),
+        RequestTokenError::Other(_) => Error::auth_failed("token request failed"),
     }
 }
 
@@ -351,12 +347,17 @@ impl Auth {
     /// Validate the ID token, bind the vault to the account, persist the refresh token, then
     /// cache the access token.
     async fn accept(&self, p: &Provider, resp: TokenResp, nonce: Option<&str>) -> Result<Account> {
-        let id_token = resp.extra_fields().id_token.as_deref().ok_or_else(|| failed("no ID token in the response"))?;
+        let id_token =
+            resp.extra_fields().id_token.as_deref().ok_or_else(|| Error::auth_failed("no ID token in the response"))?;
         let expected = Expected { client_id: &self.config.client_id, issuer: &p.meta.issuer, nonce, now: self.now() };
         let claims: IdClaims = id_token::validate(id_token, &p.jwks, &expected)?;
         let account = Account {
             tenant_id: claims.tid.clone().unwrap_or_default(),
-            account_id: claims.oid.clone().or(claims.sub.clone()).ok_or_else(|| failed("ID token without oid/sub"))?,
+            account_id: claims
+                .oid
+                .clone()
+                .or(claims.sub.clone())
+                .ok_or_else(|| Error::auth_failed("ID token without oid/sub"))?,
             username: claims.preferred_username.clone().unwrap_or_default(),
         };
         let binding = AccountBinding {
@@ -436,14 +437,14 @@ impl Auth {
             },
         })?;
         let scope = self.config.org.scopes().join(" ");
-        let (status, body) = self
+        let (status, retry_after, body) = self
             .post_form(&endpoint, &[("client_id", self.config.client_id.as_str()), ("scope", scope.as_str())])
             .await?;
         if !status.is_success() {
-            return Err(self.with_consent_url(&p, self.error_body(status, &body), None));
+            return Err(self.with_consent_url(&p, http::error_response(status, retry_after, &body), None));
         }
         let auth: DeviceAuthorization =
-            serde_json::from_slice(&body).map_err(|_| failed("malformed device authorization response"))?;
+            serde_json::from_slice(&body).map_err(|_| Error::auth_failed("malformed device authorization response"))?;
         let device_code = Zeroizing::new(auth.device_code);
         on_code(&DeviceCodeInfo {
             user_code: auth.user_code.clone(),
@@ -462,7 +463,7 @@ impl Auth {
                     details: ServerDetails { error: "expired_token".into(), ..Default::default() },
                 });
             }
-            let (status, body) = self
+            let (status, retry_after, body) = self
                 .post_form(
                     &p.meta.token_endpoint,
                     &[
@@ -473,11 +474,12 @@ impl Auth {
                 )
                 .await?;
             if status.is_success() {
-                let resp: TokenResp = serde_json::from_slice(&body).map_err(|_| failed("malformed token response"))?;
+                let resp: TokenResp =
+                    serde_json::from_slice(&body).map_err(|_| Error::auth_failed("malformed token response"))?;
                 return self.accept(&p, resp, None).await;
             }
             let Ok(err) = serde_json::from_slice::<TokenErrorBody>(&body) else {
-                return Err(self.error_body(status, &body));
+                return Err(http::error_response(status, retry_after, &body));
             };
             match super::entra::classify_device_poll(&err) {
                 super::entra::DevicePoll::Pending => {}
@@ -488,7 +490,8 @@ impl Auth {
         }
     }
 
-    async fn post_form(&self, url: &Url, form: &[(&str, &str)]) -> Result<(reqwest::StatusCode, Vec<u8>)> {
+    /// POST a form; the status, `Retry-After` and body.
+    async fn post_form(&self, url: &Url, form: &[(&str, &str)]) -> Result<(reqwest::StatusCode, Option<u64>, Vec<u8>)> {
         let resp = self
             .http
             .post(url.clone())
@@ -498,21 +501,9 @@ impl Auth {
             .await
             .map_err(|e| Error::Network { reason: http::describe(&e).to_string() })?;
         let status = resp.status();
+        let retry_after = http::retry_after(resp.headers());
         let body = resp.bytes().await.map_err(|e| Error::Network { reason: http::describe(&e).to_string() })?;
-        Ok((status, body.to_vec()))
-    }
-
-    fn error_body(&self, status: reqwest::StatusCode, body: &[u8]) -> Error {
-        if status.as_u16() == 429 {
-            return Error::Throttled { retry_after_s: 5 };
-        }
-        if status.is_server_error() {
-            return Error::Network { reason: format!("identity provider answered HTTP {}", status.as_u16()) };
-        }
-        match serde_json::from_slice::<TokenErrorBody>(body) {
-            Ok(e) if !e.error.is_empty() => classify(&e),
-            _ => failed(&format!("HTTP {}", status.as_u16())),
-        }
+        Ok((status, retry_after, body.to_vec()))
     }
 
     /// Start an interactive sign-in (authorization code + PKCE S256). The PKCE verifier, state
@@ -579,7 +570,7 @@ impl Auth {
             .ok_or_else(|| Error::invalid("no sign-in in progress (it expired or was aborted): begin again"))?;
         let inflight: InFlight = serde_json::from_slice(&inflight).map_err(|_| Error::corrupt("in-flight sign-in"))?;
         if !params.get("state").is_some_and(|s| same(s, &inflight.state)) {
-            return Err(failed("state mismatch: this redirect does not belong to the sign-in in progress"));
+            return Err(Error::auth_failed("state mismatch: this redirect does not belong to the sign-in in progress"));
         }
         self.blocking(|s| s.delete_auth(KIND_INFLIGHT)).await?;
         let p = self.provider().await?;
@@ -588,7 +579,8 @@ impl Auth {
             let e = classify(&body);
             return Err(self.with_consent_url(&p, e, None));
         }
-        let code = params.get("code").ok_or_else(|| failed("the redirect has neither a code nor an error"))?;
+        let code =
+            params.get("code").ok_or_else(|| Error::auth_failed("the redirect has neither a code nor an error"))?;
         let client = self.oauth_client(&p)?;
         let send = self.sender();
         let redirect = inflight
@@ -634,7 +626,11 @@ impl Auth {
     /// As [`Auth::access_token`]; a claims challenge the refresh cannot satisfy becomes
     /// `InteractionRequired { claims }`.
     pub async fn after_unauthorized(&self, www_authenticate: &[&str]) -> Result<AccessToken> {
-        let claims = bearer_challenge(www_authenticate.iter().copied()).and_then(|c| c.claims);
+        self.reauthorize(bearer_challenge(www_authenticate.iter().copied()).and_then(|c| c.claims)).await
+    }
+
+    /// Drop the cached token and refresh once, carrying `claims` (a decoded claims challenge).
+    async fn reauthorize(&self, claims: Option<String>) -> Result<AccessToken> {
         let had_claims = claims.is_some();
         match self.token(claims.clone(), true).await {
             Err(Error::MfaRequired { claims: c, details } | Error::InteractionRequired { claims: c, details })
@@ -661,15 +657,9 @@ impl Auth {
         if first.status() != reqwest::StatusCode::UNAUTHORIZED {
             return Ok(first);
         }
-        let headers: Vec<String> = first
-            .headers()
-            .get_all(reqwest::header::WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_string))
-            .collect();
-        let refs: Vec<&str> = headers.iter().map(String::as_str).collect();
-        let claims = bearer_challenge(refs.iter().copied()).and_then(|c| c.claims);
-        let token = self.after_unauthorized(&refs).await?;
+        let challenges = first.headers().get_all(reqwest::header::WWW_AUTHENTICATE);
+        let claims = bearer_challenge(challenges.iter().filter_map(|v| v.to_str().ok())).and_then(|c| c.claims);
+        let token = self.reauthorize(claims.clone()).await?;
         let second = self.send_with(&build, &token).await?;
         if second.status() == reqwest::StatusCode::UNAUTHORIZED {
             // Do not refresh again: the server refuses even a fresh token.
