@@ -217,6 +217,32 @@ pub enum Error {
         /// Unsent changes in the outbox.
         count: u64,
     },
+    /// The Web API refused a request: HTTP `status` and Dataverse's error `code` (e.g.
+    /// `0x80040220`, missing privilege). The server's message is kept only inside the vault
+    /// (parked outbox entries), since it can quote record values.
+    #[error("the server refused the request: HTTP {status} {code}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Dataverse error code (hex), empty when the server gave none.
+        code: String,
+    },
+    /// Change tracking cannot be used for `table`: it is not enabled, or the server ignored the
+    /// preference (no delta link). The other tables still sync. Ask the admin to enable change
+    /// tracking on the table, or allow the `modifiedon` fallback in the sync profile.
+    #[error("change tracking is unavailable for {table}: {reason}")]
+    ChangeTrackingUnavailable {
+        /// Entity set name.
+        table: String,
+        /// Why.
+        reason: String,
+    },
+    /// A sync is already running (single flight): wait for it.
+    #[error("a sync is already running")]
+    SyncInProgress,
+    /// The operation was cancelled through its handle; everything applied so far is kept.
+    #[error("cancelled")]
+    Cancelled,
     /// A bug or an impossible state. Report it.
     #[error("internal error: {reason}")]
     Internal {

@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 pub mod auth;
+pub(crate) mod dataverse;
 pub mod error;
 pub mod store;
+pub mod sync;
 pub mod vault;
 
 pub use auth::{
@@ -10,7 +12,8 @@ pub use auth::{
 };
 pub use error::{Error, Result, ServerDetails};
 pub use store::{
-    Cursor, Filter, OrderBy, Page, Query, Record, RecordState, SearchHit, ServerRow, Store, TableSpec, Value, Values,
+    Conflict, ConflictKind, Cursor, Filter, OrderBy, OutboxEntry, OutboxOp, OutboxState, Page, PushError, Query,
+    Record, RecordState, Resolution, SearchHit, ServerRow, Store, TableSpec, Value, Values,
 };
 pub use vault::kdf::{calibrate, Calibration, KdfParams};
 pub use vault::lockout::{Clock, LockoutPolicy, OnLimit, SystemClock};

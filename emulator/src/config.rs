@@ -265,6 +265,10 @@ pub struct Settings {
     pub concurrency_limit: u32,
     /// `Retry-After` sent with the concurrency 429.
     pub concurrency_retry_after_secs: u64,
+    /// Reproduces a reported real behaviour (powerapps-docs#439, 2019, v8.2; UNVERIFIED on current Dataverse):
+    /// a change-tracked read (initial pages or a delta request) whose `Prefer` asks for any annotation
+    /// (`odata.include-annotations=...`) gets no `@odata.deltaLink` on its last page. Off by default.
+    pub annotations_drop_delta_link: bool,
 }
 
 impl Default for Settings {
@@ -283,6 +287,7 @@ impl Default for Settings {
             window_secs: 300,
             concurrency_limit: 52,
             concurrency_retry_after_secs: 1,
+            annotations_drop_delta_link: false,
         }
     }
 }

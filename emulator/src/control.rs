@@ -48,6 +48,10 @@ pub struct LogEntry {
     pub duration_ms: u64,
     /// Fault applied, if any.
     pub fault: Option<u64>,
+    /// `$batch` requests: operations in the batch (changeset members counted one by one); 0 for other requests.
+    /// The inner parts are not logged as requests of their own.
+    #[serde(default)]
+    pub inner_parts: u32,
 }
 
 /// Request log and counters.

@@ -514,6 +514,11 @@ pub fn wants_annotation(pref: Option<&str>, term: &str) -> bool {
         .any(|p| p == "*" || p == term || p.strip_suffix('*').is_some_and(|prefix| term.starts_with(prefix)))
 }
 
+/// Whether an `include-annotations` value asks for at least one annotation (exclusions such as `-*` do not).
+pub fn asks_for_annotations(pref: Option<&str>) -> bool {
+    pref.is_some_and(|p| p.split(',').map(str::trim).any(|t| !t.is_empty() && !t.starts_with('-')))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -563,5 +568,7 @@ mod tests {
         assert!(wants_annotation(p.annotations.as_deref(), "b.c"));
         assert!(wants_annotation(p.annotations.as_deref(), "a"));
         assert!(!wants_annotation(p.annotations.as_deref(), "c"));
+        assert!(asks_for_annotations(p.annotations.as_deref()));
+        assert!(!asks_for_annotations(Some("-*")) && !asks_for_annotations(Some("")) && !asks_for_annotations(None));
     }
 }

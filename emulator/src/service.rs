@@ -85,6 +85,10 @@ async fn index(State(s): State<Arc<Shared>>) -> Response {
     .into_response()
 }
 
+/// Operations of a `$batch` request, for the request log.
+#[derive(Clone, Copy, Debug)]
+struct BatchParts(u32);
+
 /// Marks the authenticated user on a response, for the request log.
 #[derive(Clone, Debug)]
 struct LoggedUser(String);
@@ -222,6 +226,7 @@ async fn observe(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Resp
         claims: grant.and_then(|g| g.claims),
         duration_ms: started.elapsed().as_millis() as u64,
         fault: fault.map(|f| f.id),
+        inner_parts: resp.extensions_mut().remove::<BatchParts>().map_or(0, |b| b.0),
     };
     state::lock(&s.log).record(entry);
     resp
@@ -373,6 +378,7 @@ async fn dataverse_handler(State(s): State<Arc<Shared>>, req: Request) -> Respon
         Err(_) => dataverse::DvError::new(500, "0x80040216", "An unexpected error occurred.").response(),
     };
     let noise = state::read(&s.settings).noise;
+    let inner_parts = dv.inner_parts;
     let mut r = Response::new(Body::from(dv.body));
     *r.status_mut() = StatusCode::from_u16(dv.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = r.headers_mut();
@@ -395,5 +401,8 @@ async fn dataverse_handler(State(s): State<Arc<Shared>>, req: Request) -> Respon
         h.insert(header::SET_COOKIE, HeaderValue::from_static("ARRAffinity=0b1c2d3e4f; path=/; secure; HttpOnly"));
     }
     r.extensions_mut().insert(logged);
+    if inner_parts > 0 {
+        r.extensions_mut().insert(BatchParts(inner_parts));
+    }
     r
 }

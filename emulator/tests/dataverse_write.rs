@@ -8,27 +8,6 @@ use common::*;
 use outpost_emulator::{defaults, EmulatorConfig};
 use serde_json::{json, Value};
 
-async fn send(
-    token: &str,
-    method: reqwest::Method,
-    url: &str,
-    body: Option<Value>,
-    headers: &[(&str, &str)],
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut rb = client().request(method, url).bearer_auth(token).header("OData-Version", "4.0");
-    for (k, v) in headers {
-        rb = rb.header(*k, *v);
-    }
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    let r = rb.send().await.unwrap();
-    let s = r.status().as_u16();
-    let h = r.headers().clone();
-    let text = r.text().await.unwrap();
-    (s, h, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
-}
-
 #[tokio::test]
 async fn create_update_delete_with_etags() {
     let h = small();

@@ -6,9 +6,11 @@
 //! here is async.
 
 mod auth;
+mod outbox;
 mod query;
 mod records;
 mod search;
+mod sync_state;
 mod value;
 
 use std::path::{Path, PathBuf};
@@ -18,9 +20,13 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction};
 use zeroize::Zeroizing;
 
+pub use outbox::{Conflict, ConflictKind, OutboxEntry, OutboxOp, OutboxState, PushError, Resolution};
 pub use query::{Cursor, Filter, OrderBy, Page, Query};
+pub(crate) use records::is_identifier;
 pub use records::{Record, RecordState, ServerRow, TableSpec};
 pub use search::SearchHit;
+pub use sync_state::{Checkpoint, PageApplied, PassKind, TableSyncState};
+pub(crate) use value::value_json;
 pub use value::{Value, Values};
 
 use crate::error::{Error, Result};
@@ -28,7 +34,7 @@ use crate::vault::keyslot::DbSettings;
 use crate::vault::DataKey;
 
 /// Schema migrations, applied in order; the schema version is their count.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql"), include_str!("migrations/0002_sync.sql")];
 
 /// The schema version this build writes and the newest it opens.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -70,7 +70,7 @@ pub enum RecordState {
 }
 
 impl RecordState {
-    fn code(self) -> i64 {
+    pub(crate) fn code(self) -> i64 {
         match self {
             RecordState::Synced => 0,
             RecordState::Modified => 1,
@@ -140,7 +140,7 @@ fn create_fts(tx: &Transaction<'_>, table_id: i64) -> Result<()> {
     Ok(())
 }
 
-fn fts_delete(tx: &Transaction<'_>, table_id: i64, rid: i64) -> Result<()> {
+pub(crate) fn fts_delete(tx: &Transaction<'_>, table_id: i64, rid: i64) -> Result<()> {
     tx.prepare_cached(&format!("DELETE FROM {} WHERE rowid = ?1", fts_table(table_id)))?.execute([rid])?;
     Ok(())
 }
@@ -159,7 +159,7 @@ fn fts_body(values: &Values, searchable: &[String]) -> String {
 }
 
 /// Index a record's searchable text (`fresh`: the rowid has no entry yet).
-fn fts_put(
+pub(crate) fn fts_put(
     tx: &Transaction<'_>,
     rid: i64,
     table_id: i64,
@@ -182,18 +182,18 @@ fn modifiedon(values: &Values) -> Option<&str> {
 }
 
 /// Normalise a primary id (GUIDs compare case-insensitively on the server).
-fn norm_id(id: &str) -> String {
+pub(crate) fn norm_id(id: &str) -> String {
     id.trim().to_ascii_lowercase()
 }
 
-struct Existing {
-    rid: i64,
-    values: Values,
-    etag: Option<String>,
-    state: RecordState,
+pub(crate) struct Existing {
+    pub(crate) rid: i64,
+    pub(crate) values: Values,
+    pub(crate) etag: Option<String>,
+    pub(crate) state: RecordState,
 }
 
-fn load(conn: &Connection, table_id: i64, id: &str) -> Result<Option<Existing>> {
+pub(crate) fn load(conn: &Connection, table_id: i64, id: &str) -> Result<Option<Existing>> {
     conn.query_row(
         "SELECT rid, json(data), etag, state FROM record WHERE table_id = ?1 AND id = ?2",
         params![table_id, id],
@@ -206,24 +206,91 @@ fn load(conn: &Connection, table_id: i64, id: &str) -> Result<Option<Existing>> 
     .transpose()
 }
 
-/// Pending changes of a record from its outbox entries, in order.
-fn pending_changes(tx: &Transaction<'_>, table_id: i64, id: &str) -> Result<Values> {
-    let mut stmt = tx.prepare_cached(
+/// Pending changes of a record: its outbox entries in order, then the local values of its
+/// open update conflicts (kept visible until the user decides).
+pub(crate) fn pending_changes(conn: &Connection, table_id: i64, id: &str) -> Result<Values> {
+    let mut merged = Values::new();
+    let mut stmt = conn.prepare_cached(
         "SELECT json(changes) FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND changes IS NOT NULL ORDER BY seq",
     )?;
-    let mut merged = Values::new();
-    let rows = stmt.query_map(params![table_id, id], |r| r.get::<_, String>(0))?;
-    for json in rows {
+    for json in stmt.query_map(params![table_id, id], |r| r.get::<_, String>(0))? {
+        merged.extend(from_json(&json?)?);
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT json(local_changes) FROM conflict WHERE table_id = ?1 AND record_id = ?2 AND kind = 'update' \
+         ORDER BY conflict_id",
+    )?;
+    for json in stmt.query_map(params![table_id, id], |r| r.get::<_, String>(0))? {
         merged.extend(from_json(&json?)?);
     }
     Ok(merged)
 }
 
-fn now_unix() -> i64 {
+/// The server copy (mirror) of a record: `data` while synced, `server_data` while local edits
+/// are pending, nothing for a record created locally and not pushed yet.
+pub(crate) fn mirror(conn: &Connection, rid: i64) -> Result<Option<(Values, Option<String>)>> {
+    let (state, data, server, etag): (i64, String, Option<String>, Option<String>) =
+        conn.query_row("SELECT state, json(data), json(server_data), etag FROM record WHERE rid = ?1", [rid], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+    Ok(match RecordState::from_code(state)? {
+        RecordState::Synced => Some((from_json(&data)?, etag)),
+        RecordState::Created => None,
+        _ => server.map(|s| from_json(&s)).transpose()?.map(|v| (v, etag)),
+    })
+}
+
+/// Recompute a record's local view and state from its mirror, its outbox entries and its open
+/// conflicts. `mirror`: the server copy to keep (`None`: none, a local create). The one place
+/// that decides what an app sees for a record.
+pub(crate) fn rebuild(
+    tx: &Transaction<'_>,
+    table_id: i64,
+    searchable: &[String],
+    rid: i64,
+    id: &str,
+    mirror: Option<(&Values, Option<&str>)>,
+) -> Result<RecordState> {
+    let ops: Vec<String> = tx
+        .prepare_cached("SELECT op FROM outbox WHERE table_id = ?1 AND record_id = ?2 ORDER BY seq")?
+        .query_map(params![table_id, id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let conflicts: i64 = tx.query_row(
+        "SELECT count(*) FROM conflict WHERE table_id = ?1 AND record_id = ?2",
+        params![table_id, id],
+        |r| r.get(0),
+    )?;
+    let pending = pending_changes(tx, table_id, id)?;
+    let state = if ops.iter().any(|o| o == "create") || (mirror.is_none() && !ops.is_empty()) {
+        RecordState::Created
+    } else if ops.iter().any(|o| o == "delete") {
+        RecordState::Deleted
+    } else if !ops.is_empty() || conflicts > 0 {
+        RecordState::Modified
+    } else {
+        RecordState::Synced
+    };
+    let mut view = mirror.map(|(m, _)| m.clone()).unwrap_or_default();
+    view.extend(pending);
+    let etag = mirror.and_then(|(_, e)| e);
+    let server_json = match (state, mirror) {
+        (RecordState::Synced, _) | (_, None) => None,
+        (_, Some((m, _))) => Some(to_json(m)),
+    };
+    tx.prepare_cached(
+        "UPDATE record SET data = jsonb(?2), server_data = jsonb(?3), etag = ?4, state = ?5, modifiedon = ?6 \
+         WHERE rid = ?1",
+    )?
+    .execute(params![rid, to_json(&view), server_json, etag, state.code(), modifiedon(&view)])?;
+    fts_put(tx, rid, table_id, &view, searchable, false)?;
+    Ok(state)
+}
+
+pub(crate) fn now_unix() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn new_guid() -> Result<String> {
+pub(crate) fn new_guid() -> Result<String> {
     let mut b = [0u8; 16];
     crate::vault::fill_random(&mut b)?;
     b[6] = (b[6] & 0x0f) | 0x40;
@@ -306,40 +373,7 @@ impl Store {
     /// # Errors
     /// `InvalidArgument` for an unknown table; `Storage`.
     pub fn apply_server_rows(&self, entity_set: &str, rows: &[ServerRow]) -> Result<()> {
-        self.write(|tx| {
-            let (table_id, searchable) = table_id(tx, entity_set)?;
-            let mut find = tx.prepare_cached("SELECT rid, state FROM record WHERE table_id = ?1 AND id = ?2")?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO record (table_id, id, data, etag, state, modifiedon) VALUES (?1, ?2, jsonb(?3), ?4, 0, ?5)",
-            )?;
-            let mut update_synced =
-                tx.prepare_cached("UPDATE record SET data = jsonb(?2), etag = ?3, modifiedon = ?4 WHERE rid = ?1")?;
-            let mut update_pending = tx.prepare_cached(
-                "UPDATE record SET data = jsonb(?2), server_data = jsonb(?3), etag = ?4, modifiedon = ?5 WHERE rid = ?1",
-            )?;
-            for row in rows {
-                let id = norm_id(&row.id);
-                let json = to_json(&row.values);
-                let existing: Option<(i64, i64)> = find.query_row(params![table_id, id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-                match existing {
-                    None => {
-                        insert.execute(params![table_id, id, json, row.etag, modifiedon(&row.values)])?;
-                        fts_put(tx, tx.last_insert_rowid(), table_id, &row.values, &searchable, true)?;
-                    }
-                    Some((rid, 0)) => {
-                        update_synced.execute(params![rid, json, row.etag, modifiedon(&row.values)])?;
-                        fts_put(tx, rid, table_id, &row.values, &searchable, false)?;
-                    }
-                    Some((rid, _)) => {
-                        let mut view = row.values.clone();
-                        view.extend(pending_changes(tx, table_id, &id)?);
-                        update_pending.execute(params![rid, to_json(&view), json, row.etag, modifiedon(&row.values)])?;
-                        fts_put(tx, rid, table_id, &view, &searchable, false)?;
-                    }
-                }
-            }
-            Ok(())
-        })
+        self.apply_page(entity_set, rows, &[], None).map(|_| ())
     }
 
     /// Apply server-side deletions. A record with pending local edits is not silently dropped:
@@ -348,24 +382,7 @@ impl Store {
     /// # Errors
     /// `InvalidArgument` for an unknown table; `Storage`.
     pub fn apply_server_deletes(&self, entity_set: &str, ids: &[String]) -> Result<()> {
-        self.write(|tx| {
-            let (table_id, _) = table_id(tx, entity_set)?;
-            for id in ids {
-                let id = norm_id(id);
-                let Some(existing) = load(tx, table_id, &id)? else { continue };
-                if existing.state != RecordState::Synced {
-                    let changes = pending_changes(tx, table_id, &id)?;
-                    tx.execute(
-                        "INSERT INTO conflict (table_id, record_id, local_changes, detected_at) VALUES (?1, ?2, jsonb(?3), ?4)",
-                        params![table_id, id, to_json(&changes), now_unix()],
-                    )?;
-                    tx.execute("DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
-                }
-                fts_delete(tx, table_id, existing.rid)?;
-                tx.execute("DELETE FROM record WHERE rid = ?1", [existing.rid])?;
-            }
-            Ok(())
-        })
+        self.apply_page(entity_set, &[], ids, None).map(|_| ())
     }
 
     /// Get one record by primary id (local view; `None` if absent or deleted locally).
@@ -431,27 +448,58 @@ impl Store {
             let existing = load(tx, table_id, &id)?
                 .filter(|e| e.state != RecordState::Deleted)
                 .ok_or_else(|| Error::NotFound { what: format!("{entity_set} record") })?;
-            let base: Values =
-                changes.keys().map(|k| (k.clone(), existing.values.get(k).cloned().unwrap_or(Value::Null))).collect();
-            let mut view = existing.values.clone();
-            view.extend(changes.clone());
-            let new_state = match existing.state {
-                RecordState::Synced => {
-                    tx.execute("UPDATE record SET server_data = data WHERE rid = ?1", [existing.rid])?;
-                    RecordState::Modified
+            if changes.is_empty() {
+                return Ok(());
+            }
+            let mirror = mirror(tx, existing.rid)?;
+            // Coalesce into the newest entry of this record if it is still waiting (never into
+            // one in flight or parked): a create absorbs the change; an update merges it and
+            // keeps the base it already recorded for columns it had.
+            let open: Option<(i64, String, Option<String>, Option<String>)> = tx
+                .query_row(
+                    "SELECT seq, op, json(changes), json(base_values) FROM outbox \
+                     WHERE table_id = ?1 AND record_id = ?2 ORDER BY seq DESC LIMIT 1",
+                    params![table_id, id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let open_state: Option<String> = match &open {
+                Some((seq, ..)) => {
+                    tx.query_row("SELECT state FROM outbox WHERE seq = ?1", [seq], |r| r.get(0)).optional()?
                 }
-                other => other,
+                None => None,
             };
-            tx.execute(
-                "UPDATE record SET data = jsonb(?2), state = ?3 WHERE rid = ?1",
-                params![existing.rid, to_json(&view), new_state.code()],
-            )?;
-            fts_put(tx, existing.rid, table_id, &view, &searchable, false)?;
-            tx.execute(
-                "INSERT INTO outbox (table_id, record_id, op, changes, base_values, base_etag, created_at) \
-                 VALUES (?1, ?2, 'update', jsonb(?3), jsonb(?4), ?5, ?6)",
-                params![table_id, id, to_json(&changes), to_json(&base), existing.etag, now_unix()],
-            )?;
+            match (open, open_state.as_deref()) {
+                (Some((seq, op, ch, base)), Some("pending")) if op != "delete" => {
+                    let mut merged = ch.as_deref().map(from_json).transpose()?.unwrap_or_default();
+                    let mut base = base.as_deref().map(from_json).transpose()?.unwrap_or_default();
+                    if op == "update" {
+                        for k in changes.keys() {
+                            if !merged.contains_key(k) {
+                                base.insert(k.clone(), existing.values.get(k).cloned().unwrap_or(Value::Null));
+                            }
+                        }
+                    }
+                    merged.extend(changes);
+                    let base_json = (op == "update").then(|| to_json(&base));
+                    tx.execute(
+                        "UPDATE outbox SET changes = jsonb(?2), base_values = jsonb(?3) WHERE seq = ?1",
+                        params![seq, to_json(&merged), base_json],
+                    )?;
+                }
+                _ => {
+                    let base: Values = changes
+                        .keys()
+                        .map(|k| (k.clone(), existing.values.get(k).cloned().unwrap_or(Value::Null)))
+                        .collect();
+                    tx.execute(
+                        "INSERT INTO outbox (table_id, record_id, op, changes, base_values, base_etag, created_at) \
+                         VALUES (?1, ?2, 'update', jsonb(?3), jsonb(?4), ?5, ?6)",
+                        params![table_id, id, to_json(&changes), to_json(&base), existing.etag, now_unix()],
+                    )?;
+                }
+            }
+            rebuild(tx, table_id, &searchable, existing.rid, &id, mirror.as_ref().map(|(m, e)| (m, e.as_deref())))?;
             Ok(())
         })
     }
@@ -464,27 +512,34 @@ impl Store {
     pub fn delete(&self, entity_set: &str, id: &str) -> Result<()> {
         let id = norm_id(id);
         self.write(|tx| {
-            let (table_id, _) = table_id(tx, entity_set)?;
+            let (table_id, searchable) = table_id(tx, entity_set)?;
             let existing = load(tx, table_id, &id)?
                 .filter(|e| e.state != RecordState::Deleted)
                 .ok_or_else(|| Error::NotFound { what: format!("{entity_set} record") })?;
-            if existing.state == RecordState::Created {
+            let sent: i64 = tx.query_row(
+                "SELECT count(*) FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND state <> 'pending'",
+                params![table_id, id],
+                |r| r.get(0),
+            )?;
+            // Never pushed and nothing in flight: the record simply disappears.
+            if existing.state == RecordState::Created && sent == 0 {
                 tx.execute("DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
                 fts_delete(tx, table_id, existing.rid)?;
                 tx.execute("DELETE FROM record WHERE rid = ?1", [existing.rid])?;
                 return Ok(());
             }
-            if existing.state == RecordState::Synced {
-                tx.execute("UPDATE record SET server_data = data WHERE rid = ?1", [existing.rid])?;
-            }
+            let mirror = mirror(tx, existing.rid)?;
+            // A delete supersedes edits still waiting (not those in flight or parked).
             tx.execute(
-                "UPDATE record SET state = ?2 WHERE rid = ?1",
-                params![existing.rid, RecordState::Deleted.code()],
+                "DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND state = 'pending' AND op = 'update'",
+                params![table_id, id],
             )?;
+            let base_etag = mirror.as_ref().and_then(|(_, e)| e.clone());
             tx.execute(
                 "INSERT INTO outbox (table_id, record_id, op, base_etag, created_at) VALUES (?1, ?2, 'delete', ?3, ?4)",
-                params![table_id, id, existing.etag, now_unix()],
+                params![table_id, id, base_etag, now_unix()],
             )?;
+            rebuild(tx, table_id, &searchable, existing.rid, &id, mirror.as_ref().map(|(m, e)| (m, e.as_deref())))?;
             Ok(())
         })
     }
@@ -494,7 +549,9 @@ impl Store {
     /// # Errors
     /// `Storage`.
     pub fn pending_count(&self) -> Result<u64> {
-        self.read(|c| Ok(c.query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0))? as u64))
+        self.read(|c| {
+            Ok(c.query_row("SELECT count(*) FROM outbox WHERE state <> 'parked'", [], |r| r.get::<_, i64>(0))? as u64)
+        })
     }
 
     /// Conflicts waiting for the user.

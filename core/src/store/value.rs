@@ -125,6 +125,13 @@ pub(crate) fn is_json_number(s: &str) -> bool {
     i == b.len()
 }
 
+/// One value as JSON text (numbers exactly as kept).
+pub(crate) fn value_json(v: &Value) -> String {
+    let mut out = String::new();
+    v.write_json(&mut out);
+    out
+}
+
 /// Encode a record as a JSON object.
 pub(crate) fn to_json(values: &Values) -> String {
     let mut out = String::with_capacity(64 * values.len() + 2);

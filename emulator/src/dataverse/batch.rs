@@ -241,13 +241,16 @@ pub fn handle(ctx: &Ctx<'_>, req: &DvRequest) -> DvResponse {
         Err(e) => return e.response(),
     };
     let total: usize = items.iter().map(|i| if let Item::Changeset(ops) = i { ops.len() } else { 1 }).sum();
+    let inner_parts = u32::try_from(total).unwrap_or(u32::MAX);
     if total > MAX_PARTS {
-        return DvError::new(
+        let mut r = DvError::new(
             400,
             "0x80048d19",
             format!("The number of requests in the batch ({total}) exceeds the limit of {MAX_PARTS}."),
         )
         .response();
+        r.inner_parts = inner_parts;
+        return r;
     }
     let continue_on_error = ctx.prefer.continue_on_error;
     let batch_b = format!("batchresponse_{}", codec::guid(codec::random_guid()));
@@ -326,6 +329,7 @@ pub fn handle(ctx: &Ctx<'_>, req: &DvRequest) -> DvResponse {
         status,
         headers: vec![("Content-Type".into(), format!("multipart/mixed; boundary={batch_b}"))],
         body: body.into_bytes(),
+        inner_parts,
     };
     if continue_on_error {
         r = r.with("Preference-Applied", "odata.continue-on-error");

@@ -80,7 +80,12 @@ pub fn csdl(ctx: &Ctx<'_>, q: &Query) -> DvResponse {
         x.push_str("</EntitySet>");
     }
     x.push_str("</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>");
-    DvResponse { status: 200, headers: vec![("Content-Type".into(), "application/xml".into())], body: x.into_bytes() }
+    DvResponse {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/xml".into())],
+        body: x.into_bytes(),
+        inner_parts: 0,
+    }
 }
 
 fn entity_json(ctx: &Ctx<'_>, t: &TableDef) -> J {

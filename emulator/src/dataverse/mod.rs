@@ -53,6 +53,8 @@ pub struct DvResponse {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Vec<u8>,
+    /// `$batch` only: operations in the request (changeset members counted one by one), for the request log.
+    pub inner_parts: u32,
 }
 
 impl DvResponse {
@@ -62,12 +64,13 @@ impl DvResponse {
             status,
             headers: vec![("Content-Type".into(), "application/json; odata.metadata=minimal".into())],
             body: body.into_bytes(),
+            inner_parts: 0,
         }
     }
 
     /// An empty response.
     pub fn empty(status: u16) -> Self {
-        DvResponse { status, headers: Vec::new(), body: Vec::new() }
+        DvResponse { status, headers: Vec::new(), body: Vec::new(), inner_parts: 0 }
     }
 
     /// Adds a header.

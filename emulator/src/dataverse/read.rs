@@ -577,12 +577,18 @@ pub fn collection(ctx: &Ctx<'_>, t: TableId, q: &Query, settings: &Settings) -> 
         let link = format!("{}/{}?{rest}{sep}$skiptoken={}", ctx.api, table.set, encode_cookie(&c, table.pk()));
         out.push_str(",\"@odata.nextLink\":");
         json_str(&mut out, &link);
-    } else if tracking {
+    } else if tracking && !drops_delta_link(ctx, settings) {
         out.push_str(",\"@odata.deltaLink\":");
         json_str(&mut out, &delta_link(ctx, table, q, max_version));
     }
     out.push('}');
     Ok(finish(ctx, out, tracking))
+}
+
+/// `annotations_drop_delta_link`: reproduces the reported loss of the last page's deltaLink when the request asks
+/// for annotations (powerapps-docs#439; UNVERIFIED on current Dataverse). `Preference-Applied` is unchanged.
+fn drops_delta_link(ctx: &Ctx<'_>, settings: &Settings) -> bool {
+    settings.annotations_drop_delta_link && odata::asks_for_annotations(ctx.prefer.annotations.as_deref())
 }
 
 fn delta_link(ctx: &Ctx<'_>, table: &TableDef, q: &Query, version: u64) -> String {
@@ -712,7 +718,7 @@ fn delta(
         let link = format!("{}/{}?{rest}&$skiptoken={}", ctx.api, table.set, encode_cookie(&c, table.pk()));
         out.push_str(",\"@odata.nextLink\":");
         json_str(&mut out, &link);
-    } else {
+    } else if !drops_delta_link(ctx, settings) {
         out.push_str(",\"@odata.deltaLink\":");
         json_str(&mut out, &delta_link(ctx, table, q, max));
     }
@@ -741,6 +747,7 @@ pub fn count(ctx: &Ctx<'_>, t: TableId, q: &Query) -> Result<DvResponse, DvError
         status: 200,
         headers: vec![("Content-Type".into(), "text/plain".into())],
         body: n.to_string().into_bytes(),
+        inner_parts: 0,
     })
 }
 

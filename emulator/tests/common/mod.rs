@@ -179,6 +179,33 @@ pub async fn get_json(
     (status, headers, v)
 }
 
+/// Any Web API request with extra headers and an optional JSON body; returns (status, headers, JSON or text).
+pub async fn send(
+    token: &str,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<serde_json::Value>,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let mut rb = client().request(method, url).bearer_auth(token).header("OData-Version", "4.0");
+    for (k, v) in headers {
+        rb = rb.header(*k, *v);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.unwrap();
+    let s = r.status().as_u16();
+    let h = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let v = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    };
+    (s, h, v)
+}
+
 pub async fn control(
     h: &EmulatorHandle,
     method: reqwest::Method,

@@ -1,0 +1,675 @@
+//! The outbox as the push sees it, parked errors, and conflicts kept for the user.
+//!
+//! Every bookkeeping step is one transaction that ends with [`rebuild`], so the local view of a
+//! record is always its server copy plus whatever still waits (outbox entries, open conflicts).
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::records::{fts_delete, load, mirror, norm_id, now_unix, rebuild, table_id, RecordState, ServerRow};
+use super::sync_state::{json_values, server_deleted_conflict};
+use super::value::{to_json, Values};
+use super::Store;
+use crate::error::{Error, Result};
+
+/// What an outbox entry does on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxOp {
+    /// Create the record (upsert with `If-None-Match: *`, client-chosen id).
+    Create,
+    /// Update changed columns (`If-Match` the base etag).
+    Update,
+    /// Delete (`If-Match` the base etag).
+    Delete,
+}
+
+/// Where an outbox entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    /// Waiting to be pushed.
+    Pending,
+    /// Sent; the outcome is not recorded yet (after a crash: unknown, verified on replay).
+    InFlight,
+    /// Refused by the server (validation, permission); waits for retry or discard.
+    Parked,
+}
+
+/// The server's answer that parked an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushError {
+    /// HTTP status.
+    pub status: u16,
+    /// Dataverse error code, e.g. `0x80044331`.
+    pub code: String,
+    /// The server's message. Kept only inside the vault; it may name columns.
+    pub message: String,
+}
+
+/// One local edit waiting to be pushed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    /// Order of the edit.
+    pub seq: i64,
+    /// Entity set of the record.
+    pub entity_set: String,
+    /// Primary id of the record.
+    pub record_id: String,
+    /// Operation.
+    pub op: OutboxOp,
+    /// Changed columns and their new values (all values for a create).
+    pub changes: Values,
+    /// The same columns as they were when edited (updates).
+    pub base_values: Values,
+    /// The etag the edit was based on.
+    pub base_etag: Option<String>,
+    /// Push attempts so far.
+    pub attempts: u32,
+    /// State.
+    pub state: OutboxState,
+    /// Why it is parked.
+    pub error: Option<PushError>,
+}
+
+/// Which kind of conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictKind {
+    /// Both sides changed the same columns to different values.
+    Update,
+    /// Deleted on the server, edited locally.
+    ServerDeleted,
+    /// Deleted locally, changed on the server.
+    LocalDeleted,
+}
+
+impl ConflictKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ConflictKind::Update => "update",
+            ConflictKind::ServerDeleted => "server_deleted",
+            ConflictKind::LocalDeleted => "local_deleted",
+        }
+    }
+}
+
+/// A conflict kept for the user to decide.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    /// Conflict id.
+    pub id: i64,
+    /// Entity set of the record.
+    pub entity_set: String,
+    /// Primary id of the record.
+    pub record_id: String,
+    /// Which case.
+    pub kind: ConflictKind,
+    /// Columns that disagree.
+    pub columns: Vec<String>,
+    /// The columns as they were when edited locally.
+    pub base: Values,
+    /// The local values (for `ServerDeleted`: the whole local record).
+    pub local: Values,
+    /// The server's values of the columns (`None` when deleted on the server).
+    pub server: Option<Values>,
+    /// The server's etag when the conflict was found.
+    pub server_etag: Option<String>,
+    /// Unix seconds.
+    pub detected_at: i64,
+}
+
+/// How to resolve a conflict.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolution {
+    /// Keep the local values (or the local delete, or recreate a record deleted on the server).
+    TakeLocal,
+    /// Keep the server's values (or its delete).
+    TakeServer,
+    /// Use these values.
+    Values(Values),
+}
+
+fn op_of(s: &str) -> Result<OutboxOp> {
+    Ok(match s {
+        "create" => OutboxOp::Create,
+        "update" => OutboxOp::Update,
+        "delete" => OutboxOp::Delete,
+        _ => return Err(Error::corrupt("outbox op")),
+    })
+}
+
+fn state_of(s: &str) -> Result<OutboxState> {
+    Ok(match s {
+        "pending" => OutboxState::Pending,
+        "inflight" => OutboxState::InFlight,
+        "parked" => OutboxState::Parked,
+        _ => return Err(Error::corrupt("outbox state")),
+    })
+}
+
+const ENTRY_SQL: &str = "SELECT o.seq, t.entity_set, o.record_id, o.op, json(o.changes), json(o.base_values), \
+     o.base_etag, o.attempts, o.state, o.error_status, o.error_code, o.last_error \
+     FROM outbox o JOIN sync_table t ON t.table_id = o.table_id";
+
+fn entries(conn: &Connection, where_sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<OutboxEntry>> {
+    let mut stmt = conn.prepare(&format!("{ENTRY_SQL} {where_sql} ORDER BY o.seq"))?;
+    let rows = stmt.query_map(args, |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, Option<String>>(6)?,
+            r.get::<_, i64>(7)?,
+            r.get::<_, String>(8)?,
+            r.get::<_, Option<i64>>(9)?,
+            r.get::<_, Option<String>>(10)?,
+            r.get::<_, Option<String>>(11)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (seq, entity_set, record_id, op, changes, base, base_etag, attempts, state, status, code, msg) = row?;
+        Ok(OutboxEntry {
+            seq,
+            entity_set,
+            record_id,
+            op: op_of(&op)?,
+            changes: json_values(changes)?,
+            base_values: json_values(base)?,
+            base_etag,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            state: state_of(&state)?,
+            error: status.map(|s| PushError {
+                status: u16::try_from(s).unwrap_or(0),
+                code: code.unwrap_or_default(),
+                message: msg.unwrap_or_default(),
+            }),
+        })
+    })
+    .collect()
+}
+
+/// The entry's table id, record id and row id.
+fn locate(tx: &Transaction<'_>, seq: i64) -> Result<(i64, String, Vec<String>, String)> {
+    let (table_id, id, op): (i64, String, String) = tx
+        .query_row("SELECT table_id, record_id, op FROM outbox WHERE seq = ?1", [seq], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?
+        .ok_or_else(|| Error::NotFound { what: "outbox entry".into() })?;
+    let entity_set: String =
+        tx.query_row("SELECT entity_set FROM sync_table WHERE table_id = ?1", [table_id], |r| r.get(0))?;
+    let (_, searchable) = table_id_of(tx, &entity_set)?;
+    Ok((table_id, id, searchable, op))
+}
+
+fn table_id_of(tx: &Transaction<'_>, entity_set: &str) -> Result<(i64, Vec<String>)> {
+    table_id(tx, entity_set)
+}
+
+/// Rebuild a record keeping `new_mirror` (or its current mirror) as the server copy.
+fn refresh(
+    tx: &Transaction<'_>,
+    table_id: i64,
+    searchable: &[String],
+    id: &str,
+    new_mirror: Option<&ServerRow>,
+) -> Result<()> {
+    let Some(existing) = load(tx, table_id, id)? else {
+        if let Some(row) = new_mirror {
+            // The record is not here (e.g. a replayed create after a purge): insert the server copy.
+            tx.execute(
+                "INSERT INTO record (table_id, id, data, etag, state) VALUES (?1, ?2, jsonb(?3), ?4, 0)",
+                params![table_id, id, to_json(&row.values), row.etag],
+            )?;
+            let rid = tx.last_insert_rowid();
+            rebuild(tx, table_id, searchable, rid, id, Some((&row.values, row.etag.as_deref())))?;
+        }
+        return Ok(());
+    };
+    let current = mirror(tx, existing.rid)?;
+    let m = match new_mirror {
+        Some(row) => Some((row.values.clone(), row.etag.clone())),
+        None => current,
+    };
+    rebuild(tx, table_id, searchable, existing.rid, id, m.as_ref().map(|(v, e)| (v, e.as_deref())))?;
+    Ok(())
+}
+
+fn remove_record(tx: &Transaction<'_>, table_id: i64, id: &str) -> Result<()> {
+    if let Some(existing) = load(tx, table_id, id)? {
+        fts_delete(tx, table_id, existing.rid)?;
+        tx.execute("DELETE FROM record WHERE rid = ?1", [existing.rid])?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Every outbox entry, in order (inspection).
+    ///
+    /// # Errors
+    /// `Storage`; `Corrupt`.
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
+        self.read(|c| entries(c, "", &[]))
+    }
+
+    /// Entries to push now: per record, its oldest entry that is not parked.
+    ///
+    /// # Errors
+    /// `Storage`; `Corrupt`.
+    pub fn push_candidates(&self) -> Result<Vec<OutboxEntry>> {
+        self.read(|c| {
+            entries(
+                c,
+                "WHERE o.seq IN (SELECT min(seq) FROM outbox GROUP BY table_id, record_id) AND o.state <> 'parked'",
+                &[],
+            )
+        })
+    }
+
+    /// Parked entries (sync errors waiting for retry or discard).
+    ///
+    /// # Errors
+    /// `Storage`; `Corrupt`.
+    pub fn parked(&self) -> Result<Vec<OutboxEntry>> {
+        self.read(|c| entries(c, "WHERE o.state = 'parked'", &[]))
+    }
+
+    /// Mark entries as sent, before the request leaves (a crash after this leaves them
+    /// in flight: their outcome is verified when they are replayed).
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub fn mark_inflight(&self, seqs: &[i64]) -> Result<()> {
+        self.write(|tx| {
+            let mut stmt =
+                tx.prepare_cached("UPDATE outbox SET state = 'inflight', attempts = attempts + 1 WHERE seq = ?1")?;
+            for seq in seqs {
+                stmt.execute([seq])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The server applied an entry: drop it and adopt the server's copy of the record (the
+    /// representation the write returned), so the next local edit is based on our own write.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown entry; `Storage`.
+    pub fn push_succeeded(&self, seq: i64, server: Option<&ServerRow>) -> Result<()> {
+        self.write(|tx| {
+            let (table_id, id, searchable, op) = locate(tx, seq)?;
+            tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+            if op == "delete" {
+                let later: i64 = tx.query_row(
+                    "SELECT count(*) FROM outbox WHERE table_id = ?1 AND record_id = ?2",
+                    params![table_id, id],
+                    |r| r.get(0),
+                )?;
+                if later == 0 {
+                    tx.execute("DELETE FROM conflict WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
+                    remove_record(tx, table_id, &id)?;
+                }
+                return Ok(());
+            }
+            refresh(tx, table_id, &searchable, &id, server)
+        })
+    }
+
+    /// A transient failure (network, 5xx, 429): the entry waits for the next attempt.
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub fn push_later(&self, seq: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE outbox SET state = 'pending' WHERE seq = ?1 AND state = 'inflight'", [seq])?;
+            Ok(())
+        })
+    }
+
+    /// The server refused an entry (validation, permission): park it with the server's answer.
+    /// The rest of the queue keeps going.
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub fn park(&self, seq: i64, error: &PushError) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE outbox SET state = 'parked', error_status = ?2, error_code = ?3, last_error = ?4 WHERE seq = ?1",
+                params![seq, error.status, error.code, error.message],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Send a parked entry again at the next sync.
+    ///
+    /// # Errors
+    /// `NotFound`; `Storage`.
+    pub fn retry_parked(&self, seq: i64) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE outbox SET state = 'pending', error_status = NULL, error_code = NULL, last_error = NULL \
+                 WHERE seq = ?1 AND state = 'parked'",
+                [seq],
+            )?;
+            if n == 0 {
+                return Err(Error::NotFound { what: "parked outbox entry".into() });
+            }
+            Ok(())
+        })
+    }
+
+    /// Give up a parked entry: the local edit is undone (the record shows the server copy
+    /// again; a local create disappears, with entries that depend on nothing else kept).
+    ///
+    /// # Errors
+    /// `NotFound`; `Storage`.
+    pub fn discard_parked(&self, seq: i64) -> Result<()> {
+        self.write(|tx| {
+            let state: Option<String> =
+                tx.query_row("SELECT state FROM outbox WHERE seq = ?1", [seq], |r| r.get(0)).optional()?;
+            if state.as_deref() != Some("parked") {
+                return Err(Error::NotFound { what: "parked outbox entry".into() });
+            }
+            let (table_id, id, searchable, op) = locate(tx, seq)?;
+            if op == "create" {
+                tx.execute("DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
+                tx.execute("DELETE FROM conflict WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
+                return remove_record(tx, table_id, &id);
+            }
+            tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+            refresh(tx, table_id, &searchable, &id, None)
+        })
+    }
+
+    /// Update an entry in place after a partial conflict: new changes (the columns still to
+    /// push), their base, the server's current etag, and the server copy to keep.
+    ///
+    /// # Errors
+    /// `NotFound`; `Storage`.
+    pub fn rebase(&self, seq: i64, changes: &Values, base: &Values, server: &ServerRow) -> Result<()> {
+        self.write(|tx| {
+            let (table_id, id, searchable, _) = locate(tx, seq)?;
+            if changes.is_empty() {
+                tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+            } else {
+                tx.execute(
+                    "UPDATE outbox SET state = 'pending', changes = jsonb(?2), base_values = jsonb(?3), base_etag = ?4 \
+                     WHERE seq = ?1",
+                    params![seq, to_json(changes), to_json(base), server.etag],
+                )?;
+            }
+            refresh(tx, table_id, &searchable, &id, Some(server))
+        })
+    }
+
+    /// Turn a delete into a plain delete of whatever the server has (`ClientWins` against a
+    /// server update): the base etag becomes the server's current one.
+    ///
+    /// # Errors
+    /// `NotFound`; `Storage`.
+    pub fn rebase_delete(&self, seq: i64, server_etag: Option<&str>) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE outbox SET state = 'pending', base_etag = ?2 WHERE seq = ?1",
+                params![seq, server_etag],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Keep a conflict for the user: the entry leaves the outbox (`local` holds the values it
+    /// still wants), the server copy is adopted as the mirror. With `server == None` the record
+    /// is gone on the server.
+    ///
+    /// # Errors
+    /// `NotFound`; `Storage`.
+    pub fn record_conflict(
+        &self,
+        seq: i64,
+        kind: ConflictKind,
+        columns: &[String],
+        local: &Values,
+        base: &Values,
+        server: Option<&ServerRow>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let (table_id, id, searchable, _) = locate(tx, seq)?;
+            if kind == ConflictKind::ServerDeleted {
+                if let Some(existing) = load(tx, table_id, &id)? {
+                    server_deleted_conflict(tx, table_id, &id, existing.rid, existing.state, &existing.values)?;
+                    remove_record(tx, table_id, &id)?;
+                } else {
+                    tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+                }
+                return Ok(());
+            }
+            tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+            tx.execute(
+                "INSERT INTO conflict (table_id, record_id, local_changes, base_values, server_data, server_etag, \
+                 kind, columns, detected_at) VALUES (?1, ?2, jsonb(?3), jsonb(?4), jsonb(?5), ?6, ?7, ?8, ?9)",
+                params![
+                    table_id,
+                    id,
+                    to_json(local),
+                    to_json(base),
+                    server.map(|s| to_json(&s.values)),
+                    server.and_then(|s| s.etag.clone()),
+                    kind.as_str(),
+                    serde_json::to_string(columns).map_err(|e| Error::internal(e.to_string()))?,
+                    now_unix()
+                ],
+            )?;
+            refresh(tx, table_id, &searchable, &id, server)
+        })
+    }
+
+    /// `MergeFields` after a 412: the columns both sides changed become one conflict; the
+    /// entry keeps the columns only we changed (`remaining`, based on the server's copy) and
+    /// goes out again on the server's etag.
+    ///
+    /// # Errors
+    /// `NotFound`; `Storage`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_conflict_keeping(
+        &self,
+        seq: i64,
+        columns: &[String],
+        local: &Values,
+        base: &Values,
+        server: &ServerRow,
+        remaining: &Values,
+        remaining_base: &Values,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let (table_id, id, searchable, _) = locate(tx, seq)?;
+            tx.execute(
+                "INSERT INTO conflict (table_id, record_id, local_changes, base_values, server_data, server_etag, \
+                 kind, columns, detected_at) VALUES (?1, ?2, jsonb(?3), jsonb(?4), jsonb(?5), ?6, 'update', ?7, ?8)",
+                params![
+                    table_id,
+                    id,
+                    to_json(local),
+                    to_json(base),
+                    to_json(&server.values),
+                    server.etag,
+                    serde_json::to_string(columns).map_err(|e| Error::internal(e.to_string()))?,
+                    now_unix()
+                ],
+            )?;
+            if remaining.is_empty() {
+                tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+            } else {
+                tx.execute(
+                    "UPDATE outbox SET state = 'pending', changes = jsonb(?2), base_values = jsonb(?3), base_etag = ?4 \
+                     WHERE seq = ?1",
+                    params![seq, to_json(remaining), to_json(remaining_base), server.etag],
+                )?;
+            }
+            refresh(tx, table_id, &searchable, &id, Some(server))
+        })
+    }
+
+    /// The server's version wins for this entry: drop it and keep the server copy (`None`:
+    /// the record is gone on the server).
+    ///
+    /// # Errors
+    /// `NotFound`; `Storage`.
+    pub fn take_server(&self, seq: i64, server: Option<&ServerRow>) -> Result<()> {
+        self.write(|tx| {
+            let (table_id, id, searchable, _) = locate(tx, seq)?;
+            tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+            match server {
+                Some(row) => refresh(tx, table_id, &searchable, &id, Some(row)),
+                None => {
+                    tx.execute("DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
+                    tx.execute("DELETE FROM conflict WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
+                    remove_record(tx, table_id, &id)
+                }
+            }
+        })
+    }
+
+    /// Recreate a record deleted on the server from the local values (`ClientWins`): the entry
+    /// becomes a create of the whole local record.
+    ///
+    /// # Errors
+    /// `NotFound`; `Storage`.
+    pub fn recreate(&self, seq: i64, values: &Values) -> Result<()> {
+        self.write(|tx| {
+            let (table_id, id, searchable, _) = locate(tx, seq)?;
+            tx.execute(
+                "DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND seq <> ?3",
+                params![table_id, id, seq],
+            )?;
+            tx.execute(
+                "UPDATE outbox SET op = 'create', state = 'pending', changes = jsonb(?2), base_values = NULL, \
+                 base_etag = NULL WHERE seq = ?1",
+                params![seq, to_json(values)],
+            )?;
+            if let Some(existing) = load(tx, table_id, &id)? {
+                rebuild(tx, table_id, &searchable, existing.rid, &id, None)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Open conflicts, oldest first.
+    ///
+    /// # Errors
+    /// `Storage`; `Corrupt`.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT k.conflict_id, t.entity_set, k.record_id, k.kind, k.columns, json(k.base_values), \
+                 json(k.local_changes), json(k.server_data), k.server_etag, k.detected_at \
+                 FROM conflict k JOIN sync_table t ON t.table_id = k.table_id ORDER BY k.conflict_id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                    r.get::<_, i64>(9)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (id, entity_set, record_id, kind, columns, base, local, server, server_etag, at) = row?;
+                Ok(Conflict {
+                    id,
+                    entity_set,
+                    record_id,
+                    kind: match kind.as_str() {
+                        "update" => ConflictKind::Update,
+                        "server_deleted" => ConflictKind::ServerDeleted,
+                        "local_deleted" => ConflictKind::LocalDeleted,
+                        _ => return Err(Error::corrupt("conflict kind")),
+                    },
+                    columns: serde_json::from_str(&columns).map_err(|_| Error::corrupt("conflict columns"))?,
+                    base: json_values(base)?,
+                    local: json_values(local)?,
+                    server: server.map(|s| json_values(Some(s))).transpose()?,
+                    server_etag,
+                    detected_at: at,
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// Resolve a conflict. Taking the local side (or given values) queues a new outbox entry
+    /// based on the server's values and etag seen with the conflict, so it pushes without
+    /// conflicting again unless the server changes once more.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown conflict; `InvalidArgument`; `Storage`.
+    pub fn resolve_conflict(&self, conflict_id: i64, resolution: &Resolution) -> Result<()> {
+        let conflict = self
+            .conflicts()?
+            .into_iter()
+            .find(|c| c.id == conflict_id)
+            .ok_or_else(|| Error::NotFound { what: "conflict".into() })?;
+        self.write(|tx| {
+            let (table_id, searchable) = table_id(tx, &conflict.entity_set)?;
+            let id = norm_id(&conflict.record_id);
+            tx.execute("DELETE FROM conflict WHERE conflict_id = ?1", [conflict_id])?;
+            let server_values = conflict.server.clone().unwrap_or_default();
+            let enqueue = |op: &str, changes: Option<&Values>| -> Result<()> {
+                let base: Option<Values> = changes.map(|ch| {
+                    ch.keys()
+                        .map(|k| (k.clone(), server_values.get(k).cloned().unwrap_or(super::Value::Null)))
+                        .collect()
+                });
+                tx.execute(
+                    "INSERT INTO outbox (table_id, record_id, op, changes, base_values, base_etag, created_at) \
+                     VALUES (?1, ?2, ?3, jsonb(?4), jsonb(?5), ?6, ?7)",
+                    params![
+                        table_id,
+                        id,
+                        op,
+                        changes.map(to_json),
+                        base.as_ref().filter(|_| op == "update").map(to_json),
+                        conflict.server_etag,
+                        now_unix()
+                    ],
+                )?;
+                Ok(())
+            };
+            match (conflict.kind, resolution) {
+                (ConflictKind::Update, Resolution::TakeLocal) => enqueue("update", Some(&conflict.local))?,
+                (ConflictKind::Update, Resolution::Values(v)) => enqueue("update", Some(v))?,
+                (ConflictKind::LocalDeleted, Resolution::TakeLocal) => enqueue("delete", None)?,
+                (ConflictKind::LocalDeleted, Resolution::Values(v)) => enqueue("update", Some(v))?,
+                (ConflictKind::ServerDeleted, Resolution::TakeLocal | Resolution::Values(_)) => {
+                    let mut values = conflict.local.clone();
+                    if let Resolution::Values(v) = resolution {
+                        values.extend(v.clone());
+                    }
+                    if load(tx, table_id, &id)?.is_none() {
+                        tx.execute(
+                            "INSERT INTO record (table_id, id, data, state) VALUES (?1, ?2, jsonb(?3), ?4)",
+                            params![table_id, id, to_json(&values), RecordState::Created.code()],
+                        )?;
+                    }
+                    enqueue("create", Some(&values))?;
+                    if let Some(existing) = load(tx, table_id, &id)? {
+                        rebuild(tx, table_id, &searchable, existing.rid, &id, None)?;
+                    }
+                    return Ok(());
+                }
+                (_, Resolution::TakeServer) => {}
+            }
+            if let Some(existing) = load(tx, table_id, &id)? {
+                let m = mirror(tx, existing.rid)?;
+                rebuild(tx, table_id, &searchable, existing.rid, &id, m.as_ref().map(|(v, e)| (v, e.as_deref())))?;
+            }
+            Ok(())
+        })
+    }
+}

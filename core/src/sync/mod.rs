@@ -1,0 +1,607 @@
+//! The sync engine: push the outbox, then pull every profile table with change tracking.
+//!
+//! [`SyncEngine::sync`] is async, single-flight (a second call gets `SyncInProgress`),
+//! cancellable ([`SyncEngine::cancel`]), bounded by an optional deadline (it stops at a page
+//! boundary and reports itself incomplete), and runs on the core's own multi-thread runtime
+//! whatever executor calls it. `docs/sync.md` explains the model.
+
+pub(crate) mod profile;
+pub(crate) mod pull;
+pub(crate) mod push;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+pub use profile::{ConflictPolicy, SyncProfile, TableProfile, DEFAULT_PROFILE};
+pub use push::PushSummary;
+
+use crate::auth::{Auth, OrgUrl};
+use crate::dataverse::metadata::{self, TableMetadata};
+use crate::dataverse::{Client, ClientConfig, Request, RetryPolicy, TokenSource};
+use crate::error::{Error, Result};
+use crate::store::{Store, TableSpec};
+
+/// The core's multi-thread runtime: sync work runs here whatever executor awaits it (uniffi's
+/// own tokio support polls spawned work on a single thread).
+pub fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RT: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4)))
+            .thread_name("outpost-sync")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| Error::internal(format!("cannot start the sync runtime: {e}")))
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Web API version, e.g. `v9.2`.
+    pub api_version: String,
+    /// Tables pulled at once, and `$batch` requests pushed at once (default 3).
+    pub concurrency: usize,
+    /// HTTP requests in flight at once, all tables together (default 4; the service allows
+    /// 52 per user per web server).
+    pub max_requests_in_flight: usize,
+    /// Rows per page (default 1,000; at most 5,000).
+    pub page_size: u32,
+    /// Outbox entries per `$batch` request (default 100; at most 1,000).
+    pub push_batch_size: usize,
+    /// Retries for network errors, 5xx and 429.
+    pub retry: RetryPolicy,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            api_version: "v9.2".into(),
+            concurrency: 3,
+            max_requests_in_flight: 4,
+            page_size: 1000,
+            push_batch_size: 100,
+            retry: RetryPolicy::default(),
+            request_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What one sync does.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Push the outbox first (default true).
+    pub push: bool,
+    /// Pull (default true).
+    pub pull: bool,
+    /// Only these tables (entity sets); all profile tables when `None`.
+    pub tables: Option<Vec<String>>,
+    /// Stop at the next page boundary after this long; the summary says incomplete.
+    pub deadline: Option<Duration>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions { push: true, pull: true, tables: None, deadline: None }
+    }
+}
+
+/// Phase of a table's sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading table metadata.
+    Metadata,
+    /// Full pull (first sync, or a resync).
+    InitialPull,
+    /// Incremental pull from the delta link.
+    DeltaPull,
+}
+
+/// Progress of one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableProgress {
+    /// Entity set.
+    pub entity_set: String,
+    /// Phase.
+    pub phase: Phase,
+    /// Rows applied so far in this sync.
+    pub rows: u64,
+    /// Total rows when known.
+    pub total: Option<u64>,
+    /// Pages applied.
+    pub pages: u64,
+    /// Response bytes.
+    pub bytes: u64,
+}
+
+/// Something the app may want to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncEvent {
+    /// A page was applied.
+    Progress(TableProgress),
+    /// A table's full pull completed: it is usable offline.
+    InitialSyncComplete {
+        /// Entity set.
+        entity_set: String,
+    },
+    /// Records changed (for UI refresh); at most 1,000 ids per event.
+    Changed {
+        /// Entity set.
+        entity_set: String,
+        /// Primary ids.
+        ids: Vec<String>,
+    },
+    /// Push progress.
+    Pushed {
+        /// Entries applied so far.
+        done: u64,
+        /// Entries handled in this round.
+        pending: u64,
+    },
+}
+
+/// Receives sync events. Called from the sync's threads; keep it quick.
+pub trait SyncObserver: Send + Sync {
+    /// One event.
+    fn on_event(&self, event: &SyncEvent);
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct NoObserver;
+
+impl SyncObserver for NoObserver {
+    fn on_event(&self, _: &SyncEvent) {}
+}
+
+/// The outcome of one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableSummary {
+    /// Entity set.
+    pub entity_set: String,
+    /// Rows received (inserted or updated).
+    pub pulled: u64,
+    /// Rows removed locally.
+    pub deleted: u64,
+    /// Pages applied.
+    pub pages: u64,
+    /// Response bytes.
+    pub bytes: u64,
+    /// Whether this was a full pass.
+    pub full: bool,
+    /// Whether the table is up to date (false: stopped by the deadline or an error).
+    pub complete: bool,
+    /// What went wrong for this table, if anything (the others still synced).
+    pub error: Option<Error>,
+}
+
+/// The outcome of a sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncSummary {
+    /// Per table.
+    pub tables: Vec<TableSummary>,
+    /// The push phase.
+    pub push: PushSummary,
+    /// Push error, if the push phase stopped (the queue is kept).
+    pub push_error: Option<Error>,
+    /// Outbox entries still waiting.
+    pub pending: u64,
+    /// Open conflicts.
+    pub open_conflicts: u64,
+    /// Parked entries.
+    pub parked: u64,
+    /// Wall time.
+    pub duration: Duration,
+    /// HTTP requests sent.
+    pub requests: u64,
+    /// Whether everything completed.
+    pub complete: bool,
+}
+
+impl SyncSummary {
+    /// Rows received over all tables.
+    pub fn rows_pulled(&self) -> u64 {
+        self.tables.iter().map(|t| t.pulled).sum()
+    }
+}
+
+/// Shared state of one running sync.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub store: Arc<Store>,
+    pub client: Arc<Client>,
+    pub observer: Arc<dyn SyncObserver>,
+    pub deadline: Option<Instant>,
+    pub page_size: u32,
+    pub push_batch_size: usize,
+    pub concurrency: usize,
+}
+
+impl Ctx {
+    pub(crate) fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    pub(crate) fn emit(&self, e: &SyncEvent) {
+        // An observer that panics must not take the sync down.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.observer.on_event(e)));
+    }
+}
+
+/// Run store work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| Error::internal(format!("store task failed: {e}")))?
+}
+
+/// A named point where tests can kill the process (feature `failpoints`; environment
+/// `OUTPOST_FAILPOINT=<name>[:<nth hit>]`). Prints the hit to stderr, then aborts.
+#[cfg_attr(not(feature = "failpoints"), inline(always))]
+pub(crate) fn failpoint(name: &str) {
+    #[cfg(feature = "failpoints")]
+    {
+        use std::sync::atomic::AtomicU64;
+        static HITS: AtomicU64 = AtomicU64::new(0);
+        if let Ok(spec) = std::env::var("OUTPOST_FAILPOINT") {
+            let (want, nth) = spec.split_once(':').map_or((spec.as_str(), 1), |(n, k)| (n, k.parse().unwrap_or(1)));
+            if want == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 >= nth {
+                eprintln!("failpoint {name} hit");
+                std::process::abort();
+            }
+        }
+    }
+    #[cfg(not(feature = "failpoints"))]
+    let _ = name;
+}
+
+struct Inner {
+    store: Arc<Store>,
+    tokens: Arc<dyn TokenSource>,
+    api_root: String,
+    profile: SyncProfile,
+    config: SyncConfig,
+    running: AtomicBool,
+    cancel: Mutex<Option<CancellationToken>>,
+}
+
+/// The sync engine of one vault and one signed-in account.
+#[derive(Clone)]
+pub struct SyncEngine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SyncEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncEngine").field("api_root", &self.inner.api_root).finish_non_exhaustive()
+    }
+}
+
+const SETTING_METADATA_VERSION: &str = "sync.globalmetadataversion";
+
+struct RunningGuard<'a>(&'a AtomicBool);
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+impl SyncEngine {
+    /// An engine for `org`, tokens from `auth`, data in `store`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad profile.
+    pub fn new(
+        store: Arc<Store>,
+        auth: Arc<Auth>,
+        org: &OrgUrl,
+        profile: SyncProfile,
+        config: SyncConfig,
+    ) -> Result<SyncEngine> {
+        profile.validate()?;
+        let api_root = format!("{}/api/data/{}/", org.as_str().trim_end_matches('/'), config.api_version);
+        Ok(SyncEngine {
+            inner: Arc::new(Inner {
+                store,
+                tokens: auth,
+                api_root,
+                profile,
+                config,
+                running: AtomicBool::new(false),
+                cancel: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The profile.
+    pub fn profile(&self) -> &SyncProfile {
+        &self.inner.profile
+    }
+
+    /// Cancel the running sync, if any: no new request starts, requests in flight are dropped,
+    /// and the store keeps every page and push result applied so far.
+    pub fn cancel(&self) {
+        if let Ok(g) = self.inner.cancel.lock() {
+            if let Some(t) = g.as_ref() {
+                t.cancel();
+            }
+        }
+    }
+
+    /// Whether a sync is running.
+    pub fn is_running(&self) -> bool {
+        self.inner.running.load(Ordering::SeqCst)
+    }
+
+    /// Push, then pull. Per-table failures are reported in the summary and do not stop the
+    /// other tables.
+    ///
+    /// # Errors
+    /// `SyncInProgress`; `Cancelled`; sign-in errors (`InteractionRequired`, …) that stop
+    /// everything; `Storage`.
+    pub async fn sync(&self, options: SyncOptions, observer: Arc<dyn SyncObserver>) -> Result<SyncSummary> {
+        if self.inner.running.swap(true, Ordering::SeqCst) {
+            return Err(Error::SyncInProgress);
+        }
+        let inner = self.inner.clone();
+        let token = CancellationToken::new();
+        if let Ok(mut g) = inner.cancel.lock() {
+            *g = Some(token.clone());
+        }
+        let task = runtime()?.spawn(async move {
+            let _guard = RunningGuard(&inner.running);
+            run(&inner, options, observer, token).await
+        });
+        match task.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => {
+                self.inner.running.store(false, Ordering::SeqCst);
+                Err(Error::internal("the sync task panicked"))
+            }
+            Err(_) => Err(Error::Cancelled),
+        }
+    }
+}
+
+async fn run(
+    inner: &Inner,
+    options: SyncOptions,
+    observer: Arc<dyn SyncObserver>,
+    cancel: CancellationToken,
+) -> Result<SyncSummary> {
+    let started = Instant::now();
+    let client = Arc::new(Client::new(
+        ClientConfig {
+            api_root: inner.api_root.clone(),
+            max_concurrency: inner.config.max_requests_in_flight,
+            retry: inner.config.retry,
+            timeout: inner.config.request_timeout,
+            max_body_bytes: 256 << 20,
+        },
+        inner.tokens.clone(),
+        cancel,
+    )?);
+    let ctx = Ctx {
+        store: inner.store.clone(),
+        client: client.clone(),
+        observer,
+        deadline: options.deadline.map(|d| started + d),
+        page_size: inner.config.page_size.clamp(1, 5000),
+        push_batch_size: inner.config.push_batch_size.clamp(1, 1000),
+        concurrency: inner.config.concurrency.max(1),
+    };
+    let wanted: Vec<TableProfile> = inner
+        .profile
+        .tables
+        .iter()
+        .filter(|t| options.tables.as_ref().is_none_or(|only| only.contains(&t.entity_set)))
+        .cloned()
+        .collect();
+    let mut summary = SyncSummary::default();
+
+    // Tables that left the profile: purge their rows.
+    let known = blocking(&ctx.store, |s| s.tables()).await?;
+    for t in known {
+        if inner.profile.table(&t.entity_set).is_none() {
+            tracing::info!(target: "outpost::sync", table = %t.entity_set, "table left the profile: purging");
+            let set = t.entity_set.clone();
+            blocking(&ctx.store, move |s| s.purge_table(&set)).await?;
+        }
+    }
+
+    // Metadata: from the cache, refreshed when the global metadata version moved.
+    let (infos, meta_errors) = load_metadata(&ctx, &inner.profile.tables).await?;
+    for (set, e) in meta_errors {
+        if wanted.iter().any(|t| t.entity_set == set) {
+            summary.tables.push(TableSummary { entity_set: set, error: Some(e), ..TableSummary::default() });
+        }
+    }
+
+    if options.push {
+        match push::run(&ctx, &infos).await {
+            Ok(p) => summary.push = p,
+            Err(Error::Cancelled) => return Err(Error::Cancelled),
+            Err(e @ (Error::InteractionRequired { .. } | Error::MfaRequired { .. } | Error::ReauthRequired { .. })) => {
+                return Err(e)
+            }
+            Err(e) => summary.push_error = Some(e),
+        }
+    }
+
+    if options.pull {
+        let mut set = tokio::task::JoinSet::new();
+        let limit = Arc::new(tokio::sync::Semaphore::new(ctx.concurrency));
+        for t in wanted {
+            let Some(info) = infos.get(&t.entity_set).cloned() else { continue };
+            let ctx = ctx.clone();
+            let limit = limit.clone();
+            set.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let r = pull::table(&ctx, &info.profile, &info.meta).await;
+                (t.entity_set.clone(), r)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            let (entity_set, r) = joined.map_err(|e| Error::internal(format!("pull task failed: {e}")))?;
+            match r {
+                Ok(s) => summary.tables.push(s),
+                Err(Error::Cancelled) => {
+                    set.abort_all();
+                    return Err(Error::Cancelled);
+                }
+                Err(
+                    e @ (Error::InteractionRequired { .. } | Error::MfaRequired { .. } | Error::ReauthRequired { .. }),
+                ) => {
+                    set.abort_all();
+                    return Err(e);
+                }
+                Err(e) => summary.tables.push(TableSummary { entity_set, error: Some(e), ..TableSummary::default() }),
+            }
+        }
+        let order: Vec<&str> = inner.profile.tables.iter().map(|t| t.entity_set.as_str()).collect();
+        summary.tables.sort_by_key(|t| order.iter().position(|o| *o == t.entity_set));
+    }
+
+    let store = ctx.store.clone();
+    let (pending, conflicts, parked) =
+        blocking(&store, |s| Ok((s.pending_count()?, s.conflict_count()?, s.parked()?.len() as u64))).await?;
+    summary.pending = pending;
+    summary.open_conflicts = conflicts;
+    summary.parked = parked;
+    summary.duration = started.elapsed();
+    summary.requests = client.stats.requests.load(Ordering::Relaxed);
+    summary.complete = summary.push_error.is_none()
+        && summary.tables.iter().all(|t| t.error.is_none() && (t.complete || !options.pull));
+    tracing::info!(target: "outpost::sync", rows = summary.rows_pulled(), pushed = summary.push.pushed,
+        requests = summary.requests, ms = summary.duration.as_millis() as u64, complete = summary.complete, "sync finished");
+    Ok(summary)
+}
+
+type Infos = HashMap<String, Arc<push::TableInfo>>;
+
+/// Metadata of every profile table: cached, with at most one probe of the global metadata
+/// version per sync (a plain query, never a change-tracked one); refetched when it moved.
+async fn load_metadata(ctx: &Ctx, tables: &[TableProfile]) -> Result<(Infos, Vec<(String, Error)>)> {
+    let mut cached: HashMap<String, TableMetadata> = HashMap::new();
+    let known = blocking(&ctx.store, |s| s.tables()).await?;
+    for t in &known {
+        let set = t.entity_set.clone();
+        let state = blocking(&ctx.store, move |s| s.sync_state(&set)).await?;
+        if let Some(m) = state.metadata.and_then(|j| serde_json::from_str::<TableMetadata>(&j).ok()) {
+            cached.insert(t.entity_set.clone(), m);
+        }
+    }
+    let mut version: Option<String> = None;
+    if let Some(first) = tables.first() {
+        let select = cached.get(&first.entity_set).map(|m| format!("$select={}&", m.primary_id)).unwrap_or_default();
+        let url = format!("{}{}?{select}$top=1", ctx.client.api_root(), first.entity_set);
+        let req = Request::get(url)
+            .header("Prefer", "odata.include-annotations=\"Microsoft.Dynamics.CRM.globalmetadataversion\"");
+        match ctx.client.execute_json(&req).await {
+            Ok(resp) if resp.status.is_success() => {
+                #[derive(serde::Deserialize)]
+                struct Probe {
+                    #[serde(rename = "@Microsoft.Dynamics.CRM.globalmetadataversion")]
+                    version: Option<serde_json::Value>,
+                }
+                version = serde_json::from_slice::<Probe>(&resp.body)
+                    .ok()
+                    .and_then(|p| p.version)
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+            }
+            Ok(_) => {}
+            Err(e @ (Error::Cancelled | Error::InteractionRequired { .. } | Error::MfaRequired { .. })) => {
+                return Err(e)
+            }
+            Err(_) => {}
+        }
+    }
+    let stored = ctx.store.setting(SETTING_METADATA_VERSION)?;
+    let refetch_all = matches!((&version, &stored), (Some(v), Some(s)) if v != s);
+    if refetch_all {
+        tracing::info!(target: "outpost::sync", "the server's metadata version moved: refreshing table metadata");
+    }
+    let mut infos = HashMap::new();
+    let mut errors = Vec::new();
+    for t in tables {
+        let meta = match cached.get(&t.entity_set).filter(|_| !refetch_all) {
+            Some(m) => m.clone(),
+            None => {
+                ctx.emit(&SyncEvent::Progress(TableProgress {
+                    entity_set: t.entity_set.clone(),
+                    phase: Phase::Metadata,
+                    rows: 0,
+                    total: None,
+                    pages: 0,
+                    bytes: 0,
+                }));
+                match metadata::fetch(&ctx.client, &t.entity_set).await {
+                    Ok(m) => {
+                        let json = serde_json::to_string(&m).map_err(|e| Error::internal(e.to_string()))?;
+                        let spec = TableSpec {
+                            entity_set: t.entity_set.clone(),
+                            primary_id: m.primary_id.clone(),
+                            searchable: Vec::new(),
+                            sortable: Vec::new(),
+                        };
+                        let logical = m.logical_name.clone();
+                        blocking(&ctx.store, move |s| {
+                            if s.tables()?.iter().all(|k| k.entity_set != spec.entity_set) {
+                                s.register_table(&spec)?;
+                            }
+                            s.set_table_metadata(&spec.entity_set, &logical, &json)
+                        })
+                        .await?;
+                        m
+                    }
+                    Err(e @ (Error::Cancelled | Error::InteractionRequired { .. } | Error::MfaRequired { .. })) => {
+                        return Err(e)
+                    }
+                    Err(e) => {
+                        errors.push((t.entity_set.clone(), e));
+                        continue;
+                    }
+                }
+            }
+        };
+        let select = match pull::select_columns(t, &meta) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push((t.entity_set.clone(), e));
+                continue;
+            }
+        };
+        // Keep the store's declaration (indexes, full-text columns) in step with the profile.
+        let searchable: Vec<String> =
+            t.searchable.iter().filter_map(|c| meta.property_of(c).map(|m| m.property.clone())).collect();
+        let sortable: Vec<String> =
+            t.sortable.iter().filter_map(|c| meta.property_of(c).map(|m| m.property.clone())).collect();
+        let spec =
+            TableSpec { entity_set: t.entity_set.clone(), primary_id: meta.primary_id.clone(), searchable, sortable };
+        blocking(&ctx.store, move |s| {
+            if !s.tables()?.contains(&spec) {
+                s.register_table(&spec)?;
+            }
+            Ok(())
+        })
+        .await?;
+        infos.insert(t.entity_set.clone(), Arc::new(push::TableInfo { profile: t.clone(), meta, select }));
+    }
+    if let Some(v) = version.filter(|_| errors.is_empty()) {
+        ctx.store.set_setting(SETTING_METADATA_VERSION, &v)?;
+    }
+    Ok((infos, errors))
+}

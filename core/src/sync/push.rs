@@ -1,0 +1,617 @@
+//! Push the outbox: `$batch` requests with `Prefer: odata.continue-on-error`, each part an
+//! independent conditional write with `Prefer: return=representation`, so one refused entry
+//! never stalls the others and every success hands back the server's copy (etag included).
+//!
+//! Rounds: each round sends, per record, its oldest entry that is not parked. A record whose
+//! lookup points at a record created locally waits until that create has landed (a later
+//! round); if the create is parked, the dependant is held and reported as blocked.
+//! Outcomes that are unknown (a crash after sending) are settled by the conditional headers:
+//! a replayed create or update that meets 412 is compared with the server's copy; a replayed
+//! delete that meets 404 is done.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::{blocking, failpoint, Ctx, SyncEvent};
+use crate::dataverse::batch::{self, BatchItem, BatchRequest, PartResponse, ResponseItem};
+use crate::dataverse::metadata::TableMetadata;
+use crate::dataverse::page::{self, Shape, LOOKUP_LOGICAL_NAME};
+use crate::dataverse::{Request, ServerError};
+use crate::error::{Error, Result};
+use crate::store::{value_json, ConflictKind, OutboxEntry, OutboxOp, OutboxState, PushError, ServerRow, Value, Values};
+use crate::sync::profile::{ConflictPolicy, TableProfile};
+
+/// Counts of a push phase.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushSummary {
+    /// Entries the server applied.
+    pub pushed: u64,
+    /// Conflicts kept for the user.
+    pub conflicts: u64,
+    /// Conflicts settled by the table's policy.
+    pub auto_resolved: u64,
+    /// Entries parked with a server error.
+    pub parked: u64,
+    /// Entries held because a record they refer to is parked.
+    pub blocked: u64,
+    /// `$batch` requests sent.
+    pub batches: u64,
+}
+
+/// Per-table facts the push needs.
+pub(crate) struct TableInfo {
+    pub profile: TableProfile,
+    pub meta: TableMetadata,
+    pub select: Vec<String>,
+}
+
+const MAX_ROUNDS: u32 = 16;
+
+fn etag_header(etag: Option<&str>) -> String {
+    match etag {
+        Some(e) if e.starts_with("W/") || e.starts_with('"') => e.to_string(),
+        Some(e) => format!("W/\"{e}\""),
+        None => "*".to_string(),
+    }
+}
+
+/// The JSON body of a create or update: writable columns, lookups as `@odata.bind`.
+fn body_for(entry: &OutboxEntry, info: &TableInfo) -> Result<String> {
+    let meta = &info.meta;
+    let mut parts: Vec<String> = Vec::new();
+    for (k, v) in &entry.changes {
+        if k.contains('@') || *k == meta.primary_id {
+            continue;
+        }
+        let Some(col) = meta.columns.get(k) else {
+            tracing::warn!(target: "outpost::sync", column = %k, "not a column of the table; not pushed");
+            continue;
+        };
+        let writable = if entry.op == OutboxOp::Create { col.valid_for_create } else { col.valid_for_update };
+        if !writable {
+            continue;
+        }
+        if col.is_lookup() {
+            let target = match entry.changes.get(&format!("{k}{LOOKUP_LOGICAL_NAME}")) {
+                Some(Value::Text(t)) => Some(t.clone()),
+                _ => col.targets.first().filter(|_| col.targets.len() == 1).cloned(),
+            };
+            match v {
+                Value::Null => {
+                    let nav = target.as_ref().and_then(|t| col.navigation.get(t)).or(col.navigation.values().next());
+                    if let Some(nav) = nav {
+                        parts.push(format!("{}:null", serde_json::Value::String(format!("{nav}@odata.bind"))));
+                    }
+                }
+                Value::Text(id) => {
+                    let target = target.ok_or_else(|| {
+                        Error::invalid(format!("lookup {k} needs its target table (set {k}{LOOKUP_LOGICAL_NAME})"))
+                    })?;
+                    let nav = col
+                        .navigation
+                        .get(&target)
+                        .ok_or_else(|| Error::invalid(format!("lookup {k} cannot point at {target}")))?;
+                    let set = meta
+                        .target_sets
+                        .get(&target)
+                        .ok_or_else(|| Error::invalid(format!("no entity set known for {target}")))?;
+                    parts.push(format!(
+                        "{}:{}",
+                        serde_json::Value::String(format!("{nav}@odata.bind")),
+                        serde_json::Value::String(format!("/{set}({id})"))
+                    ));
+                }
+                _ => return Err(Error::invalid(format!("lookup {k} must be an id or null"))),
+            }
+            continue;
+        }
+        parts.push(format!("{}:{}", serde_json::Value::String(k.clone()), value_json(v)));
+    }
+    Ok(format!("{{{}}}", parts.join(",")))
+}
+
+fn request_for(ctx: &Ctx, entry: &OutboxEntry, info: &TableInfo, content_id: u32) -> Result<BatchRequest> {
+    let base = format!("{}{}({})", ctx.client.api_root(), entry.entity_set, entry.record_id);
+    let select = format!("?$select={}", crate::dataverse::encode_query(&info.select.join(",")));
+    let prefer = ("Prefer".to_string(), "return=representation".to_string());
+    Ok(match entry.op {
+        OutboxOp::Create => BatchRequest {
+            method: "PATCH".into(),
+            url: format!("{base}{select}"),
+            headers: vec![prefer, ("If-None-Match".into(), "*".into())],
+            body: Some(body_for(entry, info)?.into_bytes()),
+            content_id: Some(content_id),
+        },
+        OutboxOp::Update => BatchRequest {
+            method: "PATCH".into(),
+            url: format!("{base}{select}"),
+            headers: vec![prefer, ("If-Match".into(), etag_header(entry.base_etag.as_deref()))],
+            body: Some(body_for(entry, info)?.into_bytes()),
+            content_id: Some(content_id),
+        },
+        OutboxOp::Delete => BatchRequest {
+            method: "DELETE".into(),
+            url: base,
+            headers: entry
+                .base_etag
+                .as_deref()
+                .map(|e| ("If-Match".to_string(), etag_header(Some(e))))
+                .into_iter()
+                .collect(),
+            body: None,
+            content_id: Some(content_id),
+        },
+    })
+}
+
+/// Lookup references of an entry to other records: (entity set, id).
+fn references(entry: &OutboxEntry, info: &TableInfo) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in &entry.changes {
+        let (Some(col), Value::Text(id)) = (info.meta.columns.get(k), v) else { continue };
+        if !col.is_lookup() {
+            continue;
+        }
+        let target = match entry.changes.get(&format!("{k}{LOOKUP_LOGICAL_NAME}")) {
+            Some(Value::Text(t)) => Some(t.clone()),
+            _ => col.targets.first().cloned(),
+        };
+        if let Some(set) = target.and_then(|t| info.meta.target_sets.get(&t).cloned()) {
+            out.push((set, id.to_ascii_lowercase()));
+        }
+    }
+    out
+}
+
+/// Parse a returned representation; lookup targets the response does not annotate are taken
+/// from what we sent, or from metadata for single-target lookups.
+fn representation(body: &[u8], etag_header: Option<&str>, info: &TableInfo, sent: &Values) -> Option<ServerRow> {
+    if body.is_empty() {
+        return None;
+    }
+    let keep: HashSet<String> = info.select.iter().cloned().collect();
+    let wrapped = [b"{\"value\":[".as_slice(), body, b"]}".as_slice()].concat();
+    let mut row = page::parse(&wrapped, &Shape { primary_id: &info.meta.primary_id, keep: &keep }).ok()?.rows.pop()?;
+    if row.etag.is_none() {
+        row.etag = etag_header.map(str::to_string);
+    }
+    for p in &info.select {
+        let Some(col) = info.meta.columns.get(p).filter(|c| c.is_lookup()) else { continue };
+        let key = format!("{p}{LOOKUP_LOGICAL_NAME}");
+        if row.values.contains_key(&key) || !matches!(row.values.get(p), Some(Value::Text(_))) {
+            continue;
+        }
+        let target = match (sent.get(p), sent.get(&key)) {
+            (Some(v), Some(Value::Text(t))) if Some(v) == row.values.get(p) => Some(t.clone()),
+            _ => col.targets.first().filter(|_| col.targets.len() == 1).cloned(),
+        };
+        if let Some(t) = target {
+            row.values.insert(key, Value::Text(t));
+        }
+    }
+    Some(row)
+}
+
+/// Whether two values are the same for conflict detection (numbers compared by value).
+pub(crate) fn same_value(a: Option<&Value>, b: Option<&Value>) -> bool {
+    let norm = |v: Option<&Value>| -> Option<String> {
+        match v {
+            None | Some(Value::Null) => None,
+            Some(Value::Int(i)) => Some(i.to_string()),
+            Some(Value::Decimal(d)) => {
+                let d = d.trim();
+                if d.contains(['e', 'E']) {
+                    return Some(d.to_string());
+                }
+                let (neg, d) = d.strip_prefix('-').map_or((false, d), |r| (true, r));
+                let d = if d.contains('.') { d.trim_end_matches('0').trim_end_matches('.') } else { d };
+                let d = d.trim_start_matches('0');
+                let d = if d.is_empty() || d.starts_with('.') { format!("0{d}") } else { d.to_string() };
+                Some(if neg && d != "0" { format!("-{d}") } else { d })
+            }
+            Some(Value::Bool(b)) => Some(if *b { "1" } else { "0" }.to_string()),
+            Some(Value::Text(t)) => Some(format!("t:{}", t)),
+        }
+    };
+    match (a, b) {
+        (Some(Value::Text(x)), Some(Value::Text(y))) => x == y || (x.len() == 36 && x.eq_ignore_ascii_case(y)),
+        _ => norm(a) == norm(b),
+    }
+}
+
+/// GET the server's current copy of a record (`None`: it is gone).
+async fn fetch_current(ctx: &Ctx, entry: &OutboxEntry, info: &TableInfo) -> Result<Option<ServerRow>> {
+    let url = format!(
+        "{}{}({})?$select={}",
+        ctx.client.api_root(),
+        entry.entity_set,
+        entry.record_id,
+        crate::dataverse::encode_query(&info.select.join(","))
+    );
+    let resp = ctx.client.execute_json(&Request::get(url)).await?;
+    if resp.status.as_u16() == 404 {
+        return Ok(None);
+    }
+    if !resp.status.is_success() {
+        return Err(ServerError::from_response(resp.status, &resp.body).to_error());
+    }
+    let etag = resp.header("etag").map(str::to_string);
+    representation(&resp.body, etag.as_deref(), info, &entry.changes)
+        .map(Some)
+        .ok_or_else(|| Error::Network { reason: "malformed record response".into() })
+}
+
+enum Outcome {
+    Done,
+    Later,
+}
+
+/// Settle one part's answer.
+async fn settle(
+    ctx: &Ctx,
+    entry: &OutboxEntry,
+    info: &TableInfo,
+    part: &PartResponse,
+    sum: &mut PushSummary,
+) -> Result<Outcome> {
+    let status = part.status;
+    let seq = entry.seq;
+    let policy = info.profile.conflict_policy;
+    if (200..300).contains(&status) {
+        let row = representation(&part.body, part.header("etag"), info, &entry.changes);
+        blocking(&ctx.store, move |s| s.push_succeeded(seq, row.as_ref())).await?;
+        sum.pushed += 1;
+        return Ok(Outcome::Done);
+    }
+    match (status, entry.op) {
+        (404, OutboxOp::Delete) => {
+            // Already gone (or our replayed delete had landed).
+            blocking(&ctx.store, move |s| s.push_succeeded(seq, None)).await?;
+            sum.pushed += 1;
+            Ok(Outcome::Done)
+        }
+        (404, OutboxOp::Update) => {
+            server_deleted(ctx, entry, policy, sum).await?;
+            Ok(Outcome::Done)
+        }
+        (412, _) => {
+            let current = fetch_current(ctx, entry, info).await?;
+            on_precondition_failed(ctx, entry, info, current, sum).await?;
+            Ok(Outcome::Done)
+        }
+        (408 | 429, _) | (500..=599, _) => {
+            blocking(&ctx.store, move |s| s.push_later(seq)).await?;
+            Ok(Outcome::Later)
+        }
+        _ => {
+            let err = ServerError::from_response(
+                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST),
+                &part.body,
+            );
+            tracing::info!(target: "outpost::sync", table = %entry.entity_set, status, code = %err.code, "push refused: parked");
+            let pe = PushError { status, code: err.code, message: err.message };
+            blocking(&ctx.store, move |s| s.park(seq, &pe)).await?;
+            sum.parked += 1;
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+/// Updated locally, deleted on the server.
+async fn server_deleted(ctx: &Ctx, entry: &OutboxEntry, policy: ConflictPolicy, sum: &mut PushSummary) -> Result<()> {
+    let seq = entry.seq;
+    match policy {
+        ConflictPolicy::ServerWins => {
+            blocking(&ctx.store, move |s| s.take_server(seq, None)).await?;
+            sum.auto_resolved += 1;
+        }
+        ConflictPolicy::ClientWins => {
+            let (set, id) = (entry.entity_set.clone(), entry.record_id.clone());
+            let view = blocking(&ctx.store, move |s| s.get(&set, &id)).await?.map(|r| r.values).unwrap_or_default();
+            blocking(&ctx.store, move |s| s.recreate(seq, &view)).await?;
+            sum.auto_resolved += 1;
+        }
+        ConflictPolicy::MergeFields | ConflictPolicy::Manual => {
+            let cols: Vec<String> = entry.changes.keys().filter(|k| !k.contains('@')).cloned().collect();
+            let (local, base) = (entry.changes.clone(), entry.base_values.clone());
+            blocking(&ctx.store, move |s| {
+                s.record_conflict(seq, ConflictKind::ServerDeleted, &cols, &local, &base, None)
+            })
+            .await?;
+            sum.conflicts += 1;
+        }
+    }
+    Ok(())
+}
+
+/// 412: the server's copy changed since the edit (or our own earlier attempt landed).
+async fn on_precondition_failed(
+    ctx: &Ctx,
+    entry: &OutboxEntry,
+    info: &TableInfo,
+    current: Option<ServerRow>,
+    sum: &mut PushSummary,
+) -> Result<()> {
+    let seq = entry.seq;
+    let policy = info.profile.conflict_policy;
+    let Some(server) = current else {
+        return match entry.op {
+            OutboxOp::Update => server_deleted(ctx, entry, policy, sum).await,
+            _ => {
+                blocking(&ctx.store, move |s| s.take_server(seq, None)).await?;
+                sum.pushed += 1;
+                Ok(())
+            }
+        };
+    };
+    match entry.op {
+        OutboxOp::Create => {
+            // The id exists: our create landed (a lost response); later server changes win.
+            blocking(&ctx.store, move |s| s.push_succeeded(seq, Some(&server))).await?;
+            sum.pushed += 1;
+        }
+        OutboxOp::Delete => match policy {
+            ConflictPolicy::ServerWins => {
+                blocking(&ctx.store, move |s| s.take_server(seq, Some(&server))).await?;
+                sum.auto_resolved += 1;
+            }
+            ConflictPolicy::ClientWins => {
+                let etag = server.etag.clone();
+                blocking(&ctx.store, move |s| s.rebase_delete(seq, etag.as_deref())).await?;
+                sum.auto_resolved += 1;
+            }
+            ConflictPolicy::MergeFields | ConflictPolicy::Manual => {
+                blocking(&ctx.store, move |s| {
+                    s.record_conflict(
+                        seq,
+                        ConflictKind::LocalDeleted,
+                        &[],
+                        &Values::new(),
+                        &Values::new(),
+                        Some(&server),
+                    )
+                })
+                .await?;
+                sum.conflicts += 1;
+            }
+        },
+        OutboxOp::Update => {
+            let columns: Vec<&String> = entry.changes.keys().filter(|k| !k.contains('@')).collect();
+            let mut conflicting = Vec::new();
+            let mut remaining = Values::new();
+            let mut rebased_base = Values::new();
+            for c in &columns {
+                let local = entry.changes.get(*c);
+                let theirs = server.values.get(*c);
+                if same_value(theirs, local) {
+                    continue; // both sides agree: not a conflict, nothing to send
+                }
+                let base = entry.base_values.get(*c);
+                if !same_value(theirs, base) {
+                    conflicting.push((*c).clone());
+                }
+                remaining.insert((*c).clone(), local.cloned().unwrap_or(Value::Null));
+                let key = format!("{c}{LOOKUP_LOGICAL_NAME}");
+                if let Some(t) = entry.changes.get(&key) {
+                    remaining.insert(key, t.clone());
+                }
+                rebased_base.insert((*c).clone(), theirs.cloned().unwrap_or(Value::Null));
+            }
+            if remaining.is_empty() {
+                // Every pushed column already holds our value: done (e.g. a replay after the
+                // server's acknowledgement was lost).
+                blocking(&ctx.store, move |s| s.push_succeeded(seq, Some(&server))).await?;
+                sum.pushed += 1;
+                return Ok(());
+            }
+            if conflicting.is_empty() || policy == ConflictPolicy::ClientWins {
+                if !conflicting.is_empty() {
+                    sum.auto_resolved += 1;
+                }
+                blocking(&ctx.store, move |s| s.rebase(seq, &remaining, &rebased_base, &server)).await?;
+                return Ok(());
+            }
+            match policy {
+                ConflictPolicy::ServerWins => {
+                    blocking(&ctx.store, move |s| s.take_server(seq, Some(&server))).await?;
+                    sum.auto_resolved += 1;
+                }
+                ConflictPolicy::Manual => {
+                    let base = entry.base_values.clone();
+                    blocking(&ctx.store, move |s| {
+                        s.record_conflict(seq, ConflictKind::Update, &conflicting, &remaining, &base, Some(&server))
+                    })
+                    .await?;
+                    sum.conflicts += 1;
+                }
+                _ => {
+                    // MergeFields: the columns only we changed go out again on the server's
+                    // new etag; the columns both changed become one conflict.
+                    let mut local = Values::new();
+                    let mut base = Values::new();
+                    for c in &conflicting {
+                        local.insert(c.clone(), remaining.remove(c).unwrap_or(Value::Null));
+                        rebased_base.remove(c);
+                        base.insert(c.clone(), entry.base_values.get(c).cloned().unwrap_or(Value::Null));
+                        let key = format!("{c}{LOOKUP_LOGICAL_NAME}");
+                        if let Some(t) = remaining.remove(&key) {
+                            local.insert(key, t);
+                        }
+                    }
+                    blocking(&ctx.store, move |s| {
+                        s.record_conflict_keeping(seq, &conflicting, &local, &base, &server, &remaining, &rebased_base)
+                    })
+                    .await?;
+                    sum.conflicts += 1;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Run the push phase.
+pub(crate) async fn run(ctx: &Ctx, tables: &HashMap<String, Arc<TableInfo>>) -> Result<PushSummary> {
+    let mut sum = PushSummary::default();
+    for _round in 0..MAX_ROUNDS {
+        if ctx.past_deadline() {
+            break;
+        }
+        let all = blocking(&ctx.store, |s| s.outbox()).await?;
+        let candidates = blocking(&ctx.store, |s| s.push_candidates()).await?;
+        // Records created locally whose create has not landed, and whether it is parked.
+        let mut creates: HashMap<(String, String), OutboxState> = HashMap::new();
+        for e in all.iter().filter(|e| e.op == OutboxOp::Create) {
+            creates.insert((e.entity_set.clone(), e.record_id.clone()), e.state);
+        }
+        let mut ready: Vec<(OutboxEntry, Arc<TableInfo>)> = Vec::new();
+        let mut blocked = 0u64;
+        for e in candidates {
+            let Some(info) = tables.get(&e.entity_set) else { continue };
+            let refs = references(&e, info);
+            let waiting = refs.iter().filter_map(|r| creates.get(r)).collect::<Vec<_>>();
+            if waiting.iter().any(|s| **s == OutboxState::Parked) {
+                blocked += 1;
+                continue;
+            }
+            if !waiting.is_empty() {
+                continue; // the parent goes first; this one in a later round
+            }
+            ready.push((e, info.clone()));
+        }
+        sum.blocked = blocked;
+        if ready.is_empty() {
+            break;
+        }
+        let total = ready.len();
+        let mut later = 0usize;
+        let chunks: Vec<Vec<(OutboxEntry, Arc<TableInfo>)>> =
+            ready.chunks(ctx.push_batch_size.max(1)).map(<[_]>::to_vec).collect();
+        // Batches go out up to the concurrency limit at once; each is settled as it returns.
+        let mut pending = spawn_batches(ctx, chunks);
+        while let Some(result) = pending.join_next().await {
+            let (entries, answer) = result.map_err(|e| Error::internal(format!("push task failed: {e}")))?;
+            sum.batches += 1;
+            let answer = match answer {
+                Ok(a) => a,
+                Err(e) => {
+                    for (entry, _) in &entries {
+                        let seq = entry.seq;
+                        blocking(&ctx.store, move |s| s.push_later(seq)).await?;
+                    }
+                    pending.abort_all();
+                    return Err(e);
+                }
+            };
+            failpoint("push.after_ack");
+            let flat: Vec<PartResponse> = answer
+                .into_iter()
+                .flat_map(|item| match item {
+                    ResponseItem::Single(p) => vec![p],
+                    ResponseItem::ChangeSet(ps) => ps,
+                })
+                .collect();
+            for (entry, info) in &entries {
+                let cid = entry_cid(entry);
+                let part = flat
+                    .iter()
+                    .find(|p| p.content_id.as_deref().and_then(|c| c.trim().parse::<i64>().ok()) == Some(cid))
+                    .or_else(|| {
+                        let i = entries.iter().position(|(e, _)| e.seq == entry.seq)?;
+                        flat.get(i).filter(|p| p.content_id.is_none())
+                    });
+                match part {
+                    Some(p) => {
+                        if let Outcome::Later = settle(ctx, entry, info, p, &mut sum).await? {
+                            later += 1;
+                        }
+                    }
+                    None => {
+                        let seq = entry.seq;
+                        blocking(&ctx.store, move |s| s.push_later(seq)).await?;
+                        later += 1;
+                    }
+                }
+            }
+            ctx.emit(&SyncEvent::Pushed { done: sum.pushed, pending: (total - later) as u64 });
+        }
+        if later == total {
+            // Nothing moved this round (server errors, throttling): try again next sync.
+            return Err(Error::Network { reason: "the server did not accept the queued changes; will retry".into() });
+        }
+        if later > 0 {
+            ctx.client.pause(crate::dataverse::backoff(ctx.client.retry_policy(), 2)).await?;
+        }
+    }
+    Ok(sum)
+}
+
+/// Content-ID of an entry inside its batch: its outbox seq (unique, stable across replays).
+fn entry_cid(entry: &OutboxEntry) -> i64 {
+    entry.seq
+}
+
+type BatchAnswer = (Vec<(OutboxEntry, Arc<TableInfo>)>, Result<Vec<ResponseItem>>);
+
+fn spawn_batches(ctx: &Ctx, chunks: Vec<Vec<(OutboxEntry, Arc<TableInfo>)>>) -> tokio::task::JoinSet<BatchAnswer> {
+    let mut set = tokio::task::JoinSet::new();
+    let limit = Arc::new(tokio::sync::Semaphore::new(ctx.concurrency.max(1)));
+    for chunk in chunks {
+        let ctx = ctx.clone();
+        let limit = limit.clone();
+        set.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let answer = send_batch(&ctx, &chunk).await;
+            (chunk, answer)
+        });
+    }
+    set
+}
+
+async fn send_batch(ctx: &Ctx, chunk: &[(OutboxEntry, Arc<TableInfo>)]) -> Result<Vec<ResponseItem>> {
+    let mut items = Vec::with_capacity(chunk.len());
+    let mut seqs = Vec::with_capacity(chunk.len());
+    for (entry, info) in chunk {
+        let cid = u32::try_from(entry_cid(entry)).unwrap_or(u32::MAX);
+        match request_for(ctx, entry, info, cid) {
+            Ok(r) => {
+                items.push(BatchItem::Single(r));
+                seqs.push(entry.seq);
+            }
+            Err(e) => {
+                let seq = entry.seq;
+                let pe = PushError { status: 0, code: "invalid_local_change".into(), message: e.to_string() };
+                blocking(&ctx.store, move |s| s.park(seq, &pe)).await?;
+            }
+        }
+    }
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    blocking(&ctx.store, {
+        let seqs = seqs.clone();
+        move |s| s.mark_inflight(&seqs)
+    })
+    .await?;
+    let mut id = [0u8; 8];
+    crate::vault::fill_random(&mut id)?;
+    let (content_type, body) = batch::encode(&items, &hex::encode(id));
+    let req = Request {
+        method: http::Method::POST,
+        url: format!("{}$batch", ctx.client.api_root()),
+        headers: vec![("Prefer", "odata.continue-on-error".into())],
+        body: Some((content_type, body)),
+    };
+    let resp = ctx
+        .client
+        .execute(&req, |r| {
+            let ct = r.header("content-type").unwrap_or_default();
+            !r.status.is_success() || batch::decode(ct, &r.body).is_ok()
+        })
+        .await?;
+    let ct = resp.header("content-type").unwrap_or_default().to_string();
+    if !resp.status.is_success() && batch::boundary_of(&ct).is_none() {
+        return Err(ServerError::from_response(resp.status, &resp.body).to_error());
+    }
+    batch::decode(&ct, &resp.body).map_err(|_| Error::Network { reason: "malformed batch response".into() })
+}
