@@ -21,13 +21,13 @@ stage "format"
 cargo fmt --all -- --check
 
 stage "clippy"
-cargo clippy --workspace --all-targets --features outpost-core/bench-internals -- -D warnings
+cargo clippy --workspace --all-targets --features outpost-core/bench-internals,outpost-core/failpoints -- -D warnings
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 stage "rust tests"
-cargo test --workspace --all-targets 2>&1 | tee -a "$log"
+cargo test --workspace --all-targets --features outpost-core/failpoints 2>&1 | tee -a "$log"
 
 stage "doc tests"
 cargo test --workspace --doc 2>&1 | tee -a "$log"

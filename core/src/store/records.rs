@@ -127,6 +127,21 @@ pub(crate) fn table_id(conn: &Connection, entity_set: &str) -> Result<(i64, Vec<
 }
 
 /// Name of a table's FTS5 index. Built from an integer id only, never from user text.
+/// Refuse a local edit the sync profile does not allow for the table.
+fn check_allowed(conn: &Connection, table_id: i64, op: char, entity_set: &str) -> Result<()> {
+    let allowed: String =
+        conn.query_row("SELECT allowed FROM sync_table WHERE table_id = ?1", [table_id], |r| r.get(0))?;
+    if allowed.contains(op) {
+        return Ok(());
+    }
+    let what = match op {
+        'c' => "creating",
+        'u' => "updating",
+        _ => "deleting",
+    };
+    Err(Error::invalid(format!("the sync profile does not allow {what} {entity_set} records")))
+}
+
 pub(crate) fn fts_table(table_id: i64) -> String {
     format!("fts_{table_id}")
 }
@@ -411,6 +426,7 @@ impl Store {
     pub fn create(&self, entity_set: &str, mut values: Values) -> Result<String> {
         self.write(|tx| {
             let (table_id, searchable) = table_id(tx, entity_set)?;
+            check_allowed(tx, table_id, 'c', entity_set)?;
             let primary: String = tx.query_row("SELECT primary_id FROM sync_table WHERE table_id = ?1", [table_id], |r| r.get(0))?;
             let id = match values.get(&primary) {
                 Some(Value::Text(s)) => norm_id(s),
@@ -445,6 +461,7 @@ impl Store {
         let id = norm_id(id);
         self.write(|tx| {
             let (table_id, searchable) = table_id(tx, entity_set)?;
+            check_allowed(tx, table_id, 'u', entity_set)?;
             let existing = load(tx, table_id, &id)?
                 .filter(|e| e.state != RecordState::Deleted)
                 .ok_or_else(|| Error::NotFound { what: format!("{entity_set} record") })?;
@@ -516,6 +533,7 @@ impl Store {
             let existing = load(tx, table_id, &id)?
                 .filter(|e| e.state != RecordState::Deleted)
                 .ok_or_else(|| Error::NotFound { what: format!("{entity_set} record") })?;
+            check_allowed(tx, table_id, 'd', entity_set)?;
             let sent: i64 = tx.query_row(
                 "SELECT count(*) FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND state <> 'pending'",
                 params![table_id, id],

@@ -163,6 +163,25 @@ impl Store {
         })
     }
 
+    /// Which local edits the profile allows for a table: any of `c` (create), `u` (update),
+    /// `d` (delete).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for an unknown table; `Storage`.
+    pub fn set_allowed_edits(&self, entity_set: &str, create: bool, update: bool, delete: bool) -> Result<()> {
+        let mut allowed = String::new();
+        for (on, c) in [(create, 'c'), (update, 'u'), (delete, 'd')] {
+            if on {
+                allowed.push(c);
+            }
+        }
+        self.write(|tx| {
+            let (table_id, _) = table_id(tx, entity_set)?;
+            tx.execute("UPDATE sync_table SET allowed = ?2 WHERE table_id = ?1", params![table_id, allowed])?;
+            Ok(())
+        })
+    }
+
     /// Whether tracked queries of a table request lookup annotations (ADR 0004).
     ///
     /// # Errors
@@ -188,6 +207,41 @@ impl Store {
             )?;
             let out = stmt.query_map(params![table_id, list], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             Ok(out)
+        })
+    }
+
+    /// Fill in the target of a polymorphic lookup (`property`) where it is unknown, from the
+    /// local tables that hold the referenced id (ADR 0004). `targets`: (logical name, entity
+    /// set). Only records without pending edits are touched. Returns the records updated.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a property that is not a plain identifier; `Storage`.
+    pub fn resolve_lookup_targets(
+        &self,
+        entity_set: &str,
+        property: &str,
+        targets: &[(String, String)],
+    ) -> Result<u64> {
+        if !super::records::is_identifier(property) {
+            return Err(Error::invalid("lookup property must be a plain identifier"));
+        }
+        let annotation = format!("{property}{}", crate::dataverse::page::LOOKUP_LOGICAL_NAME);
+        self.write(|tx| {
+            let (source_table, _) = table_id(tx, entity_set)?;
+            let mut n = 0u64;
+            for (logical, set) in targets {
+                let Ok((target_table, _)) = table_id(tx, set) else { continue };
+                n += tx.execute(
+                    &format!(
+                        "UPDATE record SET data = jsonb_set(data, ?3, ?4) WHERE table_id = ?1 AND state = 0 \
+                         AND data ->> '$.\"{property}\"' IS NOT NULL AND data ->> ?3 IS NULL \
+                         AND EXISTS (SELECT 1 FROM record t WHERE t.table_id = ?2 \
+                                     AND t.id = lower(record.data ->> '$.\"{property}\"'))"
+                    ),
+                    params![source_table, target_table, format!("$.\"{annotation}\""), logical],
+                )? as u64;
+            }
+            Ok(n)
         })
     }
 

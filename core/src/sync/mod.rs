@@ -247,6 +247,24 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::internal(format!("store task failed: {e}")))?
 }
 
+/// Benchmark hook (feature `bench-internals`, never in a shipped build): parse one page body
+/// exactly as a pull does (same parser, same `Shape`: primary id plus the kept `$select` columns).
+/// Returns the rows, the next link and the delta link.
+///
+/// # Errors
+/// The parser's message for a malformed page.
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+#[allow(clippy::type_complexity)]
+pub fn bench_parse_page(
+    body: &[u8],
+    primary_id: &str,
+    keep: &std::collections::HashSet<String>,
+) -> std::result::Result<(Vec<crate::store::ServerRow>, Option<String>, Option<String>), String> {
+    let page = crate::dataverse::page::parse(body, &crate::dataverse::page::Shape { primary_id, keep })?;
+    Ok((page.rows, page.next_link, page.delta_link))
+}
+
 /// A named point where tests can kill the process (feature `failpoints`; environment
 /// `OUTPOST_FAILPOINT=<name>[:<nth hit>]`). Prints the hit to stderr, then aborts.
 #[cfg_attr(not(feature = "failpoints"), inline(always))]
@@ -471,6 +489,7 @@ async fn run(
                 Err(e) => summary.tables.push(TableSummary { entity_set, error: Some(e), ..TableSummary::default() }),
             }
         }
+        resolve_targets(&ctx, &infos).await?;
         let order: Vec<&str> = inner.profile.tables.iter().map(|t| t.entity_set.as_str()).collect();
         summary.tables.sort_by_key(|t| order.iter().position(|o| *o == t.entity_set));
     }
@@ -491,6 +510,33 @@ async fn run(
 }
 
 type Infos = HashMap<String, Arc<push::TableInfo>>;
+
+/// Tables pulled without lookup annotations: resolve unknown polymorphic targets against the
+/// local tables once every table has been pulled (a page can refer to rows of a table that
+/// arrives later). ADR 0004.
+async fn resolve_targets(ctx: &Ctx, infos: &Infos) -> Result<()> {
+    for info in infos.values() {
+        let set = info.profile.entity_set.clone();
+        let annotated = {
+            let set = set.clone();
+            blocking(&ctx.store, move |s| s.sync_state(&set)).await?.annotations
+        };
+        for p in &info.select {
+            let Some(col) = info.meta.columns.get(p).filter(|c| c.is_lookup() && c.targets.len() > 1) else { continue };
+            if annotated {
+                continue;
+            }
+            let targets: Vec<(String, String)> = col
+                .targets
+                .iter()
+                .filter_map(|t| info.meta.target_sets.get(t).map(|s| (t.clone(), s.clone())))
+                .collect();
+            let (set, prop) = (set.clone(), p.clone());
+            blocking(&ctx.store, move |s| s.resolve_lookup_targets(&set, &prop, &targets)).await?;
+        }
+    }
+    Ok(())
+}
 
 /// Metadata of every profile table: cached, with at most one probe of the global metadata
 /// version per sync (a plain query, never a change-tracked one); refetched when it moved.
@@ -591,11 +637,12 @@ async fn load_metadata(ctx: &Ctx, tables: &[TableProfile]) -> Result<(Infos, Vec
             t.sortable.iter().filter_map(|c| meta.property_of(c).map(|m| m.property.clone())).collect();
         let spec =
             TableSpec { entity_set: t.entity_set.clone(), primary_id: meta.primary_id.clone(), searchable, sortable };
+        let (c, u, d) = (t.allow_create, t.allow_update, t.allow_delete);
         blocking(&ctx.store, move |s| {
             if !s.tables()?.contains(&spec) {
                 s.register_table(&spec)?;
             }
-            Ok(())
+            s.set_allowed_edits(&spec.entity_set, c, u, d)
         })
         .await?;
         infos.insert(t.entity_set.clone(), Arc::new(push::TableInfo { profile: t.clone(), meta, select }));

@@ -7,6 +7,7 @@ ALTER TABLE sync_table ADD COLUMN pass INTEGER NOT NULL DEFAULT 0;          -- n
 ALTER TABLE sync_table ADD COLUMN pass_kind TEXT;                           -- 'full' | 'delta' while next_link is set
 ALTER TABLE sync_table ADD COLUMN annotations INTEGER NOT NULL DEFAULT 1;   -- lookup annotations on tracked queries
 ALTER TABLE sync_table ADD COLUMN initial_done INTEGER NOT NULL DEFAULT 0;  -- a full pass has completed once
+ALTER TABLE sync_table ADD COLUMN allowed TEXT NOT NULL DEFAULT 'cud';      -- local create/update/delete the profile allows
 
 -- The full pass that last saw a row; rows a completed full pass did not see are gone on the server.
 ALTER TABLE record ADD COLUMN pass INTEGER NOT NULL DEFAULT 0;
