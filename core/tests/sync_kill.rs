@@ -54,8 +54,7 @@ fn child_sync() {
         if !auth.is_signed_in().await.unwrap() {
             auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
         }
-        let mut config = SyncConfig::default();
-        config.page_size = PAGE;
+        let mut config = SyncConfig { page_size: PAGE, ..SyncConfig::default() };
         config.retry.base_delay = Duration::from_millis(50);
         let org = OrgUrl::parse(&org).unwrap();
         let engine = SyncEngine::new(vault.shared_store(), Arc::new(auth), &org, profile(), config).unwrap();
