@@ -229,7 +229,7 @@ pub enum Error {
     },
     /// Change tracking cannot be used for `table`: it is not enabled, or the server ignored the
     /// preference (no delta link). The other tables still sync. Ask the admin to enable change
-    /// tracking on the table, or allow the `modifiedon` fallback in the sync profile.
+    /// tracking on the table (a `modifiedon` fallback is not implemented yet).
     #[error("change tracking is unavailable for {table}: {reason}")]
     ChangeTrackingUnavailable {
         /// Entity set name.

@@ -1,7 +1,8 @@
 //! Table metadata from `EntityDefinitions`: logical name, primary id, change tracking, column
 //! types (with `DateTimeBehavior`), option-set labels (so choices display offline), lookup
-//! targets and their navigation properties (`ManyToOneRelationships`). Names are always read
-//! from the server, never derived by string rules.
+//! targets and their navigation properties (`ManyToOneRelationships`). Entity set and
+//! navigation names are always read from the server, never derived by string rules; the only
+//! rule applied is the Web API's documented `_<attribute>_value` name of lookup properties.
 
 use std::collections::BTreeMap;
 

@@ -54,7 +54,7 @@ impl TokenSource for crate::auth::Auth {
 pub struct RetryPolicy {
     /// Attempts per request, the first included.
     pub max_attempts: u32,
-    /// First backoff delay; doubled per attempt, with full jitter.
+    /// First backoff delay; doubled per attempt; each wait is half fixed, half random (jitter).
     pub base_delay: Duration,
     /// Longest single wait (a longer `Retry-After` is still honoured, within the budget).
     pub max_delay: Duration,

@@ -226,6 +226,14 @@ fn refresh(
         }
         return Ok(());
     };
+    if new_mirror.is_some() {
+        // The server has this row now: a full pass in progress counts it as seen (its sweep
+        // must not remove a record we just created).
+        tx.execute(
+            "UPDATE record SET pass = (SELECT pass FROM sync_table WHERE table_id = ?2) WHERE rid = ?1",
+            params![existing.rid, table_id],
+        )?;
+    }
     let current = mirror(tx, existing.rid)?;
     let m = match new_mirror {
         Some(row) => Some((row.values.clone(), row.etag.clone())),

@@ -82,7 +82,8 @@ pub struct SyncOptions {
     pub push: bool,
     /// Pull (default true).
     pub pull: bool,
-    /// Only these tables (entity sets); all profile tables when `None`.
+    /// Pull only these tables (entity sets); all profile tables when `None`. The push always
+    /// sends the whole outbox.
     pub tables: Option<Vec<String>>,
     /// Stop at the next page boundary after this long; the summary says incomplete.
     pub deadline: Option<Duration>,
@@ -132,7 +133,8 @@ pub enum SyncEvent {
         /// Entity set.
         entity_set: String,
     },
-    /// Records changed (for UI refresh); at most 1,000 ids per event.
+    /// Records changed (for UI refresh): ids of one page, at most 1,000 (beyond that, and for
+    /// rows removed by a full pass's sweep, refresh the whole table).
     Changed {
         /// Entity set.
         entity_set: String,
@@ -143,7 +145,7 @@ pub enum SyncEvent {
     Pushed {
         /// Entries applied so far.
         done: u64,
-        /// Entries handled in this round.
+        /// Entries of this round settled so far (not deferred to a later round).
         pending: u64,
     },
 }
@@ -569,13 +571,16 @@ async fn load_metadata(ctx: &Ctx, tables: &[TableProfile]) -> Result<(Infos, Vec
                     .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
             }
             Ok(_) => {}
-            Err(e @ (Error::Cancelled | Error::InteractionRequired { .. } | Error::MfaRequired { .. })) => {
-                return Err(e)
-            }
+            Err(
+                e @ (Error::Cancelled
+                | Error::InteractionRequired { .. }
+                | Error::MfaRequired { .. }
+                | Error::ReauthRequired { .. }),
+            ) => return Err(e),
             Err(_) => {}
         }
     }
-    let stored = ctx.store.setting(SETTING_METADATA_VERSION)?;
+    let stored = blocking(&ctx.store, |s| s.setting(SETTING_METADATA_VERSION)).await?;
     let refetch_all = matches!((&version, &stored), (Some(v), Some(s)) if v != s);
     if refetch_all {
         tracing::info!(target: "outpost::sync", "the server's metadata version moved: refreshing table metadata");
@@ -613,9 +618,12 @@ async fn load_metadata(ctx: &Ctx, tables: &[TableProfile]) -> Result<(Infos, Vec
                         .await?;
                         m
                     }
-                    Err(e @ (Error::Cancelled | Error::InteractionRequired { .. } | Error::MfaRequired { .. })) => {
-                        return Err(e)
-                    }
+                    Err(
+                        e @ (Error::Cancelled
+                        | Error::InteractionRequired { .. }
+                        | Error::MfaRequired { .. }
+                        | Error::ReauthRequired { .. }),
+                    ) => return Err(e),
                     Err(e) => {
                         errors.push((t.entity_set.clone(), e));
                         continue;
@@ -648,7 +656,7 @@ async fn load_metadata(ctx: &Ctx, tables: &[TableProfile]) -> Result<(Infos, Vec
         infos.insert(t.entity_set.clone(), Arc::new(push::TableInfo { profile: t.clone(), meta, select }));
     }
     if let Some(v) = version.filter(|_| errors.is_empty()) {
-        ctx.store.set_setting(SETTING_METADATA_VERSION, &v)?;
+        blocking(&ctx.store, move |s| s.set_setting(SETTING_METADATA_VERSION, &v)).await?;
     }
     Ok((infos, errors))
 }

@@ -18,7 +18,8 @@ pub enum ConflictPolicy {
     ServerWins,
     /// The local edit is applied over the server's version.
     ClientWins,
-    /// Nothing more is pushed for the record until the user resolves the conflict.
+    /// A 412 whose columns both sides changed parks the whole edit as a conflict for the user
+    /// (nothing of it is pushed until resolved). Edits made after that are queued as usual.
     Manual,
 }
 

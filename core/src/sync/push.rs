@@ -504,22 +504,27 @@ pub(crate) async fn run(ctx: &Ctx, tables: &HashMap<String, Arc<TableInfo>>) -> 
                 }
             };
             failpoint("push.after_ack");
+            sum.parked += answer.parked_locally;
             let flat: Vec<PartResponse> = answer
+                .items
                 .into_iter()
                 .flat_map(|item| match item {
                     ResponseItem::Single(p) => vec![p],
                     ResponseItem::ChangeSet(ps) => ps,
                 })
                 .collect();
-            for (entry, info) in &entries {
+            let echoed = flat.iter().all(|p| p.content_id.is_some());
+            for (entry, info) in entries.iter().filter(|(e, _)| answer.seqs.contains(&e.seq)) {
                 let cid = entry_cid(entry);
-                let part = flat
-                    .iter()
-                    .find(|p| p.content_id.as_deref().and_then(|c| c.trim().parse::<i64>().ok()) == Some(cid))
-                    .or_else(|| {
-                        let i = entries.iter().position(|(e, _)| e.seq == entry.seq)?;
-                        flat.get(i).filter(|p| p.content_id.is_none())
-                    });
+                // Content-ID when every part echoes it; otherwise parts answer in request order.
+                let part = if echoed {
+                    flat.iter()
+                        .find(|p| p.content_id.as_deref().and_then(|c| c.trim().parse::<i64>().ok()) == Some(cid))
+                } else if flat.len() == answer.seqs.len() {
+                    answer.seqs.iter().position(|s| *s == entry.seq).and_then(|i| flat.get(i))
+                } else {
+                    None
+                };
                 match part {
                     Some(p) => {
                         if let Outcome::Later = settle(ctx, entry, info, p, &mut sum).await? {
@@ -535,7 +540,7 @@ pub(crate) async fn run(ctx: &Ctx, tables: &HashMap<String, Arc<TableInfo>>) -> 
             }
             ctx.emit(&SyncEvent::Pushed { done: sum.pushed, pending: (total - later) as u64 });
         }
-        if later == total {
+        if later == total && total > 0 {
             // Nothing moved this round (server errors, throttling): try again next sync.
             return Err(Error::Network { reason: "the server did not accept the queued changes; will retry".into() });
         }
@@ -551,7 +556,7 @@ fn entry_cid(entry: &OutboxEntry) -> i64 {
     entry.seq
 }
 
-type BatchAnswer = (Vec<(OutboxEntry, Arc<TableInfo>)>, Result<Vec<ResponseItem>>);
+type BatchAnswer = (Vec<(OutboxEntry, Arc<TableInfo>)>, Result<Sent>);
 
 fn spawn_batches(ctx: &Ctx, chunks: Vec<Vec<(OutboxEntry, Arc<TableInfo>)>>) -> tokio::task::JoinSet<BatchAnswer> {
     let mut set = tokio::task::JoinSet::new();
@@ -568,9 +573,20 @@ fn spawn_batches(ctx: &Ctx, chunks: Vec<Vec<(OutboxEntry, Arc<TableInfo>)>>) -> 
     set
 }
 
-async fn send_batch(ctx: &Ctx, chunk: &[(OutboxEntry, Arc<TableInfo>)]) -> Result<Vec<ResponseItem>> {
+/// What one `$batch` sent and got back.
+struct Sent {
+    /// Outbox seqs of the parts, in request order (positions matter when the server does not
+    /// echo Content-ID outside changesets).
+    seqs: Vec<i64>,
+    /// Entries parked locally because no request could be built for them.
+    parked_locally: u64,
+    items: Vec<ResponseItem>,
+}
+
+async fn send_batch(ctx: &Ctx, chunk: &[(OutboxEntry, Arc<TableInfo>)]) -> Result<Sent> {
     let mut items = Vec::with_capacity(chunk.len());
     let mut seqs = Vec::with_capacity(chunk.len());
+    let mut parked_locally = 0u64;
     for (entry, info) in chunk {
         let cid = u32::try_from(entry_cid(entry)).unwrap_or(u32::MAX);
         match request_for(ctx, entry, info, cid) {
@@ -582,11 +598,12 @@ async fn send_batch(ctx: &Ctx, chunk: &[(OutboxEntry, Arc<TableInfo>)]) -> Resul
                 let seq = entry.seq;
                 let pe = PushError { status: 0, code: "invalid_local_change".into(), message: e.to_string() };
                 blocking(&ctx.store, move |s| s.park(seq, &pe)).await?;
+                parked_locally += 1;
             }
         }
     }
     if items.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Sent { seqs, parked_locally, items: Vec::new() });
     }
     blocking(&ctx.store, {
         let seqs = seqs.clone();
@@ -613,5 +630,7 @@ async fn send_batch(ctx: &Ctx, chunk: &[(OutboxEntry, Arc<TableInfo>)]) -> Resul
     if !resp.status.is_success() && batch::boundary_of(&ct).is_none() {
         return Err(ServerError::from_response(resp.status, &resp.body).to_error());
     }
-    batch::decode(&ct, &resp.body).map_err(|_| Error::Network { reason: "malformed batch response".into() })
+    let items =
+        batch::decode(&ct, &resp.body).map_err(|_| Error::Network { reason: "malformed batch response".into() })?;
+    Ok(Sent { seqs, parked_locally, items })
 }

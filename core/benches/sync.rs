@@ -1,0 +1,735 @@
+//! Sync benchmark against the emulator running as a separate process: prints one table of
+//! figures (not a pass/fail test).
+//!
+//! Build the emulator first, with the same target directory, then run the bench:
+//!
+//! ```sh
+//! cargo build --release -p outpost-emulator
+//! cargo bench -p outpost-core --features bench-internals --bench sync
+//! ```
+//!
+//! The bench looks for `outpost-emulator` in the profile directory of its own executable
+//! (`<target-dir>/release/outpost-emulator`; a bench cannot build another package itself) and
+//! exits non-zero with a message when it is missing. It starts it with
+//! `--port 0 --json --rows N --seed 42` and kills it at the end.
+//!
+//! What it measures, all in one run:
+//! 1. **Initial sync** of the default profile (accounts, contacts, tasks) with the default
+//!    `SyncConfig` (page size 1,000, concurrency 3), signed in as bob with the password grant, into
+//!    a fresh vault (`KdfParams::FLOOR`): wall time, rows/s, and the client's peak RSS (`VmHWM`
+//!    of this process after the sync; the emulator is another process and is not counted).
+//! 2. **Raw-ingest floor:** the same tracked page bodies (same `$select`, `Prefer` and page size,
+//!    following next links) fetched into memory first, then replayed from memory through the
+//!    pull's own parser and `Store::apply_page` with its checkpoints, into a fresh keyed vault
+//!    and into an unkeyed store (SQLCipher's cost), tables declared as the engine declares them.
+//! 3. **Incremental sync:** 10 rows changed on the server (as admin, over the three tables), then
+//!    one `sync()` (push of an empty outbox included), 5 rounds: p50 and max. Then 5 syncs with
+//!    nothing changed.
+//!
+//! Options (env): `OUTPOST_BENCH_SYNC_ROWS` (default 100000: 50 % accounts, 30 % contacts,
+//! 20 % tasks); `OUTPOST_BENCH_WRITE_DOCS=1` writes the figures into `docs/performance.md`
+//! (section "## Sync", one block per row count, replaced on a re-run); otherwise it only prints.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use outpost_core::store::Checkpoint;
+use outpost_core::sync::{
+    bench_parse_page, NoObserver, SyncConfig, SyncEngine, SyncOptions, SyncProfile, SyncSummary, TableProfile,
+};
+use outpost_core::{Auth, AuthConfig, CreateOptions, KdfParams, OrgUrl, Query, Store, TableSpec, Vault};
+
+const PASSWORD: &[u8] = b"benchmark password";
+const SEED: u64 = 42;
+const ROUNDS: usize = 5;
+const BOB: &str = "bob@contoso.test";
+const ADMIN: &str = "admin@contoso.test";
+const LOOKUP_ANNOTATION: &str = "Microsoft.Dynamics.CRM.lookuplogicalname";
+/// Goals of the sync issue.
+const GOAL_FLOOR_RATIO: f64 = 0.7;
+const GOAL_INCREMENTAL_MS: f64 = 50.0;
+const GOAL_RSS_MIB: f64 = 100.0;
+const GOAL_RSS_ROWS: usize = 1_000_000;
+
+/// The emulator process; killed when dropped (also on a panic).
+struct Emulator {
+    child: Child,
+    _stdout: BufReader<ChildStdout>,
+    info: serde_json::Value,
+}
+
+impl Emulator {
+    fn start(bin: &Path, rows: usize) -> Emulator {
+        let mut child = Command::new(bin)
+            .args(["--port", "0", "--json", "--rows", &rows.to_string(), "--seed", &SEED.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let info: serde_json::Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("the emulator did not print its JSON line ({e}): {line:?}");
+            }
+        };
+        Emulator { child, _stdout: stdout, info }
+    }
+
+    fn get(&self, key: &str) -> String {
+        self.info[key].as_str().unwrap_or_else(|| panic!("emulator JSON has no {key}")).to_string()
+    }
+
+    fn password(&self, upn: &str) -> String {
+        let users = self.info["users"].as_array().unwrap();
+        let u = users.iter().find(|u| u["upn"] == upn).unwrap_or_else(|| panic!("no user {upn}"));
+        u["password"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `<target-dir>/<profile>/outpost-emulator`, next to the `deps/` folder holding this bench.
+fn emulator_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile_dir = exe.parent()?.parent()?;
+    let bin = profile_dir.join(format!("outpost-emulator{}", std::env::consts::EXE_SUFFIX));
+    bin.is_file().then_some(bin)
+}
+
+/// A `/proc/<pid>/status` field in KiB (`VmHWM`, `VmRSS`).
+fn status_kib(pid: Option<u32>, key: &str) -> Option<u64> {
+    let path = pid.map_or_else(|| "/proc/self/status".to_string(), |p| format!("/proc/{p}/status"));
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
+}
+
+fn mib(kib: Option<u64>) -> f64 {
+    kib.map_or(f64::NAN, |k| k as f64 / 1024.0)
+}
+
+async fn password_token(http: &reqwest::Client, emu: &Emulator, upn: &str) -> String {
+    let password = emu.password(upn);
+    let r: serde_json::Value = http
+        .post(format!("{}/oauth2/v2.0/token", emu.get("authority")))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", &emu.get("client_id")),
+            ("username", upn),
+            ("password", &password),
+            ("scope", &emu.get("scope")),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"].as_str().unwrap_or_else(|| panic!("no token for {upn}: {r}")).to_string()
+}
+
+/// The parts of the engine's cached `TableMetadata` (JSON) the pull uses.
+#[derive(serde::Deserialize)]
+struct Meta {
+    primary_id: String,
+    columns: BTreeMap<String, Column>,
+}
+
+#[derive(serde::Deserialize)]
+struct Column {
+    logical_name: String,
+    property: String,
+    attribute_type: String,
+    #[serde(default)]
+    targets: Vec<String>,
+}
+
+impl Meta {
+    /// As `TableMetadata::property_of`.
+    fn property_of(&self, name: &str) -> Option<&Column> {
+        self.columns.get(name).or_else(|| self.columns.values().find(|c| c.logical_name == name))
+    }
+}
+
+/// How the engine pulls one table.
+struct Plan {
+    spec: TableSpec,
+    select: Vec<String>,
+    annotations: bool,
+}
+
+/// Built from the metadata exactly as `sync::load_metadata` (the `TableSpec`) and
+/// `pull::select_columns` / `pull::table` (the `$select`, whether annotations are asked) do.
+fn plan(profile: &TableProfile, meta: &Meta, annotations_setting: bool) -> Plan {
+    let mut select: Vec<String> = Vec::new();
+    for c in &profile.columns {
+        let col = meta.property_of(c).unwrap_or_else(|| panic!("{} has no column {c}", profile.entity_set));
+        if !select.contains(&col.property) {
+            select.push(col.property.clone());
+        }
+    }
+    if !select.contains(&meta.primary_id) {
+        select.push(meta.primary_id.clone());
+    }
+    let props = |cols: &[String]| -> Vec<String> {
+        cols.iter().filter_map(|c| meta.property_of(c).map(|m| m.property.clone())).collect()
+    };
+    let spec = TableSpec {
+        entity_set: profile.entity_set.clone(),
+        primary_id: meta.primary_id.clone(),
+        searchable: props(&profile.searchable),
+        sortable: props(&profile.sortable),
+    };
+    let polymorphic = select
+        .iter()
+        .filter_map(|p| meta.columns.get(p))
+        .any(|c| matches!(c.attribute_type.as_str(), "Lookup" | "Customer" | "Owner") && c.targets.len() > 1);
+    Plan { spec, select, annotations: annotations_setting && polymorphic }
+}
+
+/// Every page of the initial tracked query, as the pull requests them.
+async fn capture(http: &reqwest::Client, token: &str, api_root: &str, plan: &Plan, page_size: u32) -> Vec<Vec<u8>> {
+    #[derive(serde::Deserialize)]
+    struct Links {
+        #[serde(rename = "@odata.nextLink")]
+        next: Option<String>,
+        #[serde(rename = "@odata.deltaLink")]
+        delta: Option<String>,
+    }
+    let mut prefer = vec!["odata.track-changes".to_string(), format!("odata.maxpagesize={page_size}")];
+    if plan.annotations {
+        prefer.push(format!("odata.include-annotations=\"{LOOKUP_ANNOTATION}\""));
+    }
+    let prefer = prefer.join(",");
+    // Property names are plain identifiers: the pull's `encode_query` leaves them as they are.
+    let mut url = format!("{api_root}{}?$select={}", plan.spec.entity_set, plan.select.join(","));
+    let mut bodies = Vec::new();
+    loop {
+        let r = http.get(&url).bearer_auth(token).header("Prefer", &prefer).send().await.unwrap();
+        assert!(r.status().is_success(), "{url}: {}", r.status());
+        let body = r.bytes().await.unwrap().to_vec();
+        let links: Links = serde_json::from_slice(&body).unwrap();
+        bodies.push(body);
+        match links.next {
+            Some(next) => url = next,
+            None => {
+                assert!(links.delta.is_some(), "{}: last page without a delta link", plan.spec.entity_set);
+                return bodies;
+            }
+        }
+    }
+}
+
+/// Replay captured pages through the pull's parser and `apply_page` with checkpoints, as one
+/// full pass. Returns (total time, time in the parser, rows).
+fn replay(store: &Store, plan: &Plan, bodies: &[Vec<u8>]) -> (Duration, Duration, u64) {
+    let set = &plan.spec.entity_set;
+    let keep: HashSet<String> = plan.select.iter().cloned().collect();
+    let select = plan.select.join(",");
+    let mut parsing = Duration::ZERO;
+    let mut rows_n = 0u64;
+    let start = Instant::now();
+    let pass = store.begin_full_pass(set, &select).unwrap();
+    for body in bodies {
+        let p = Instant::now();
+        let (rows, next, delta) = bench_parse_page(body, &plan.spec.primary_id, &keep).unwrap();
+        parsing += p.elapsed();
+        let checkpoint = match next {
+            Some(n) => Checkpoint::Next(n),
+            None => Checkpoint::Done { delta_link: delta },
+        };
+        rows_n += rows.len() as u64;
+        store.apply_page(set, &rows, &[], Some((Some(pass), checkpoint))).unwrap();
+    }
+    (start.elapsed(), parsing, rows_n)
+}
+
+/// 10 changes as admin: 4 accounts, 3 contacts, 3 tasks, different rows each round.
+async fn change_rows(
+    http: &reqwest::Client,
+    token: &str,
+    web_api: &str,
+    ids: &BTreeMap<&str, Vec<String>>,
+    round: usize,
+) {
+    for (set, column, n) in [("accounts", "name", 4), ("contacts", "jobtitle", 3), ("tasks", "subject", 3)] {
+        for k in 0..n {
+            let id = &ids[set][round * n + k];
+            let body = serde_json::json!({ column: format!("bench change {round}.{k}") });
+            let r = http
+                .patch(format!("{web_api}{set}({id})"))
+                .bearer_auth(token)
+                .header("If-Match", "*")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "PATCH {set}({id}): {}", r.status());
+        }
+    }
+}
+
+async fn sync_once(engine: &SyncEngine) -> (Duration, SyncSummary) {
+    let start = Instant::now();
+    let s = engine.sync(SyncOptions::default(), Arc::new(NoObserver)).await.unwrap();
+    let took = start.elapsed();
+    for t in &s.tables {
+        assert!(t.error.is_none(), "{}: {:?}", t.entity_set, t.error);
+    }
+    assert!(s.complete && s.push_error.is_none(), "sync incomplete: {s:?}");
+    (took, s)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn p50_max(mut v: Vec<Duration>) -> (f64, f64) {
+    v.sort();
+    (ms(v[v.len() / 2]), ms(v[v.len() - 1]))
+}
+
+/// Thousands separators for row counts and rates.
+fn grouped(n: f64) -> String {
+    let s = format!("{:.0}", n);
+    let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
+struct Figure {
+    name: String,
+    value: String,
+    baseline: String,
+    ratio: String,
+}
+
+fn fig(name: impl Into<String>, value: String, baseline: impl Into<String>, ratio: impl Into<String>) -> Figure {
+    Figure { name: name.into(), value, baseline: baseline.into(), ratio: ratio.into() }
+}
+
+fn today() -> String {
+    // Civil date from Unix days (H. Hinnant's algorithm), UTC.
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn command_out(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn machine() -> String {
+    let cpus = command_out("nproc", &[])
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(0, |n| n.get()).to_string());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find_map(|l| Some(l.strip_prefix("model name")?.split_once(':')?.1.trim().to_string())))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = command_out("uname", &["-r"]).unwrap_or_else(|| "unknown".into());
+    let ram = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines().find_map(|l| l.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+    });
+    let rustc = command_out("rustc", &["--version"]).unwrap_or_default();
+    let mut s = format!("{cpus} CPUs (`nproc`), {model}, kernel {kernel}");
+    if let Some(kib) = ram {
+        s.push_str(&format!(", {:.0} GiB RAM", kib as f64 / 1024.0 / 1024.0));
+    }
+    if !rustc.is_empty() {
+        s.push_str(&format!(", {rustc}"));
+    }
+    s
+}
+
+/// Replace this row count's block in the "## Sync" section of `docs/performance.md`, or add it
+/// (after the last block, or at the end of the section; the section is appended if missing).
+/// Text outside the blocks (notes written by hand) is kept.
+fn write_docs(rows: usize, block_body: &str) -> std::io::Result<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/performance.md");
+    let doc = std::fs::read_to_string(&path)?;
+    let begin = format!("<!-- sync-bench rows={rows} begin: written by the sync bench -->");
+    let end = format!("<!-- sync-bench rows={rows} end -->");
+    let block = format!("{begin}\n{block_body}{end}\n");
+    let new_doc = if let (Some(b), Some(e)) = (doc.find(&begin), doc.find(&end)) {
+        let e = e + end.len() + usize::from(doc[e + end.len()..].starts_with('\n'));
+        format!("{}{block}{}", &doc[..b], &doc[e..])
+    } else {
+        // Byte offsets of the section: its heading line up to the next "## " heading.
+        let mut offset = 0usize;
+        let mut start = None;
+        let mut stop = doc.len();
+        for line in doc.split_inclusive('\n') {
+            let t = line.trim_end();
+            if start.is_none() && (t == "## Sync" || t.starts_with("## Sync ")) {
+                start = Some(offset);
+            } else if start.is_some() && t.starts_with("## ") {
+                stop = offset;
+                break;
+            }
+            offset += line.len();
+        }
+        match start {
+            None => format!("{}\n\n{SECTION_INTRO}\n{block}", doc.trim_end()),
+            Some(start) => {
+                let section = &doc[start..stop];
+                // After the last block of the section, else at its end (before trailing blank lines).
+                let at = match section.rfind("<!-- sync-bench rows=") {
+                    Some(i) => start + i + section[i..].find("-->\n").map_or(section.len() - i, |k| k + 4),
+                    None => start + section.trim_end().len(),
+                };
+                let (head, tail) = doc.split_at(at);
+                let head = head.trim_end_matches('\n');
+                let tail = tail.trim_start_matches('\n');
+                let gap = if tail.is_empty() { "" } else { "\n" };
+                format!("{head}\n\n{block}{gap}{tail}")
+            }
+        }
+    };
+    std::fs::write(&path, new_doc)?;
+    Ok(path)
+}
+
+const SECTION_INTRO: &str = "## Sync
+
+- **Command:** `cargo build --release -p outpost-emulator`, then
+  `cargo bench -p outpost-core --features bench-internals --bench sync`
+  (`OUTPOST_BENCH_SYNC_ROWS`, default 100000; `OUTPOST_BENCH_WRITE_DOCS=1` rewrites the blocks
+  below). The bench starts the emulator binary from the same target directory as a separate
+  process (`--port 0 --json --rows N --seed 42`) and stops with a message if it is not built.
+- **Initial sync:** default profile (accounts, contacts, tasks), default `SyncConfig` (page size
+  1,000, 3 tables at once), signed in as bob with the password grant, fresh vault
+  (`KdfParams::FLOOR`). Peak RSS is this process's `VmHWM` after the initial sync; the emulator is
+  another process and is not counted.
+- **Raw-ingest floor:** the same tracked page bodies (same `$select`, `Prefer`, page size, next
+  links) fetched into memory first, then replayed from memory, one page after the other, through
+  the pull's own parser and `Store::apply_page` with its checkpoints, tables declared as the engine
+  declares them; into a fresh keyed vault, and into an unkeyed store for SQLCipher's cost.
+- **Incremental:** 10 rows changed on the server as admin (4 accounts, 3 contacts, 3 tasks), then
+  one `sync()` (push of the empty outbox, metadata probe and three delta requests included);
+  5 rounds. Then 5 syncs with nothing changed.
+";
+
+fn main() -> ExitCode {
+    let rows: usize =
+        std::env::var("OUTPOST_BENCH_SYNC_ROWS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000).max(100);
+    let Some(bin) = emulator_binary() else {
+        eprintln!(
+            "sync bench: the emulator binary was not found next to this bench (expected {}).\n\
+             Build it first, with the same target directory:\n    cargo build --release -p outpost-emulator",
+            std::env::current_exe()
+                .ok()
+                .and_then(|e| Some(e.parent()?.parent()?.join("outpost-emulator")))
+                .map_or_else(|| "<target-dir>/release/outpost-emulator".into(), |p| p.display().to_string())
+        );
+        return ExitCode::FAILURE;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(run(&bin, rows));
+    ExitCode::SUCCESS
+}
+
+async fn run(bin: &Path, rows: usize) {
+    let profile = SyncProfile::default_profile();
+    let config = SyncConfig::default();
+    eprintln!("sync bench: starting {} with {rows} rows", bin.display());
+    let emu = Emulator::start(bin, rows);
+    let emu_pid = emu.child.id();
+    let org = OrgUrl::parse(&emu.get("org_url")).unwrap();
+    let api_root = format!("{}/api/data/{}/", org.as_str().trim_end_matches('/'), config.api_version);
+
+    // --- 1. Initial sync.
+    let dir = tempfile::tempdir().unwrap();
+    let fast = CreateOptions { kdf: KdfParams::FLOOR, ..CreateOptions::default() };
+    let vault = Vault::create(dir.path(), PASSWORD, &fast).unwrap();
+    let auth = Auth::new(
+        AuthConfig {
+            org: org.clone(),
+            client_id: emu.get("client_id"),
+            redirect_uri: "http://127.0.0.1:53682".into(),
+            authority: Some(format!("{}/v2.0", emu.get("authority"))),
+            allow_password_grant: true,
+        },
+        vault.shared_store(),
+    )
+    .unwrap();
+    auth.sign_in_with_password(BOB, emu.password(BOB).as_bytes()).await.unwrap();
+    let engine = SyncEngine::new(vault.shared_store(), Arc::new(auth), &org, profile.clone(), config.clone()).unwrap();
+    let rss_before = status_kib(None, "VmRSS");
+    eprintln!("sync bench: initial sync");
+    let (initial, summary) = sync_once(&engine).await;
+    let hwm = status_kib(None, "VmHWM");
+    let rss_after = status_kib(None, "VmRSS");
+    let pulled = summary.rows_pulled();
+    assert_eq!(pulled, rows as u64, "initial sync pulled {pulled} rows, expected {rows}");
+    let sync_rate = pulled as f64 / initial.as_secs_f64();
+    let bytes: u64 = summary.tables.iter().map(|t| t.bytes).sum();
+    let pages: u64 = summary.tables.iter().map(|t| t.pages).sum();
+
+    // --- 2. Raw-ingest floor, same bodies, replayed from memory.
+    eprintln!("sync bench: raw-ingest floor (capture, then replay)");
+    let store = vault.shared_store();
+    let http = reqwest::Client::new();
+    let bob_token = password_token(&http, &emu, BOB).await;
+    let floor_dir = tempfile::tempdir().unwrap();
+    let floor_vault = Vault::create(&floor_dir.path().join("vault"), PASSWORD, &fast).unwrap();
+    let plain = Store::open_unkeyed_for_bench(&floor_dir.path().join("plain.db")).unwrap();
+    let engine_specs = store.tables().unwrap();
+    let (mut keyed_t, mut plain_t, mut parse_t, mut floor_rows, mut captured) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO, 0u64, 0usize);
+    for t in &profile.tables {
+        let state = store.sync_state(&t.entity_set).unwrap();
+        let meta: Meta = serde_json::from_str(state.metadata.as_deref().unwrap()).unwrap();
+        let plan = plan(t, &meta, state.annotations);
+        // The engine's own bookkeeping must agree with this plan.
+        assert_eq!(state.select_columns.as_deref(), Some(plan.select.join(",").as_str()), "$select differs");
+        assert!(engine_specs.contains(&plan.spec), "TableSpec differs: {:?} vs {engine_specs:?}", plan.spec);
+        let bodies = capture(&http, &bob_token, &api_root, &plan, config.page_size).await;
+        captured += bodies.iter().map(Vec::len).sum::<usize>();
+        floor_vault.store().register_table(&plan.spec).unwrap();
+        plain.register_table(&plan.spec).unwrap();
+        let (k, p, n) = replay(floor_vault.store(), &plan, &bodies);
+        keyed_t += k;
+        parse_t += p;
+        floor_rows += n;
+        let (k, _, _) = replay(&plain, &plan, &bodies);
+        plain_t += k;
+        drop(bodies);
+        // Same rows as the engine stored (first 200 records of the table).
+        let q = Query { limit: 200, ..Query::default() };
+        let a: Vec<_> =
+            store.query(&t.entity_set, &q).unwrap().records.into_iter().map(|r| (r.id, r.values, r.etag)).collect();
+        let b: Vec<_> = floor_vault
+            .store()
+            .query(&t.entity_set, &q)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| (r.id, r.values, r.etag))
+            .collect();
+        assert!(a == b, "{}: replayed rows differ from the synced rows", t.entity_set);
+    }
+    assert_eq!(floor_rows, pulled);
+    let floor_rate = floor_rows as f64 / keyed_t.as_secs_f64();
+    let plain_rate = floor_rows as f64 / plain_t.as_secs_f64();
+    let parse_rate = floor_rows as f64 / parse_t.as_secs_f64();
+    drop(plain);
+    floor_vault.lock().unwrap();
+
+    // --- 3. Incremental sync: 10 server changes, then one sync; 5 rounds. Then unchanged syncs.
+    eprintln!("sync bench: incremental syncs");
+    let admin_token = password_token(&http, &emu, ADMIN).await;
+    let web_api = emu.get("web_api");
+    let control = emu.get("control");
+    let mut ids: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for set in ["accounts", "contacts", "tasks"] {
+        let r: serde_json::Value = http
+            .get(format!("{control}/tables/{set}/ids?limit={}", ROUNDS * 4))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let list: Vec<String> = r["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        ids.insert(set, list);
+    }
+    let mut incremental = Vec::new();
+    let mut incr_requests = 0;
+    for round in 0..ROUNDS {
+        change_rows(&http, &admin_token, &web_api, &ids, round).await;
+        let (took, s) = sync_once(&engine).await;
+        assert_eq!(s.rows_pulled(), 10, "round {round}: the incremental sync pulled {} rows", s.rows_pulled());
+        incr_requests = s.requests;
+        incremental.push(took);
+    }
+    let mut unchanged = Vec::new();
+    let mut idle_requests = 0;
+    for _ in 0..ROUNDS {
+        let (took, s) = sync_once(&engine).await;
+        assert_eq!(s.rows_pulled(), 0);
+        idle_requests = s.requests;
+        unchanged.push(took);
+    }
+    let (inc_p50, inc_max) = p50_max(incremental);
+    let (idle_p50, idle_max) = p50_max(unchanged);
+    let emu_hwm = status_kib(Some(emu_pid), "VmHWM");
+    drop(emu);
+    vault.lock().unwrap();
+
+    // --- Report.
+    let ratio = sync_rate / floor_rate;
+    let hwm_mib = mib(hwm);
+    let figures = vec![
+        fig(
+            format!("initial sync, {} rows, 3 tables", grouped(rows as f64)),
+            format!("{:.2} s", initial.as_secs_f64()),
+            format!("{pages} pages, {:.0} MB", bytes as f64 / 1e6),
+            format!("{} req", summary.requests),
+        ),
+        fig(
+            "initial sync rate",
+            format!("{} rows/s", grouped(sync_rate)),
+            format!("floor {} rows/s", grouped(floor_rate)),
+            format!("{ratio:.2}"),
+        ),
+        fig(
+            "raw-ingest floor, SQLCipher (parse + apply_page)",
+            format!("{} rows/s", grouped(floor_rate)),
+            format!("unkeyed {} rows/s", grouped(plain_rate)),
+            format!("{:.2}", floor_rate / plain_rate),
+        ),
+        fig("raw-ingest floor, unkeyed SQLite", format!("{} rows/s", grouped(plain_rate)), "-", "-"),
+        fig(
+            "  parser alone (inside the SQLCipher floor)",
+            format!("{} rows/s", grouped(parse_rate)),
+            format!("{:.0} % of floor time", 100.0 * parse_t.as_secs_f64() / keyed_t.as_secs_f64()),
+            "-",
+        ),
+        fig(
+            "client peak RSS (VmHWM) after initial sync",
+            format!("{hwm_mib:.1} MiB"),
+            format!("goal {GOAL_RSS_MIB:.0} MiB @ 1M rows"),
+            format!("{:.2}", hwm_mib / GOAL_RSS_MIB),
+        ),
+        fig(
+            "  client RSS before / after initial sync",
+            format!("{:.1} / {:.1} MiB", mib(rss_before), mib(rss_after)),
+            "-",
+            "-",
+        ),
+        fig("  emulator peak RSS (own process, not counted)", format!("{:.1} MiB", mib(emu_hwm)), "-", "-"),
+        fig(
+            "incremental sync, 10 changes, p50 of 5",
+            format!("{inc_p50:.1} ms"),
+            format!("goal {GOAL_INCREMENTAL_MS:.0} ms"),
+            format!("{:.2}", inc_p50 / GOAL_INCREMENTAL_MS),
+        ),
+        fig(
+            "incremental sync, 10 changes, max of 5",
+            format!("{inc_max:.1} ms"),
+            format!("goal {GOAL_INCREMENTAL_MS:.0} ms"),
+            format!("{:.2}", inc_max / GOAL_INCREMENTAL_MS),
+        ),
+        fig(
+            "sync with nothing changed, p50 / max of 5",
+            format!("{idle_p50:.1} / {idle_max:.1} ms"),
+            format!("10 changes p50 {inc_p50:.1} ms"),
+            format!("{:.2}", idle_p50 / inc_p50),
+        ),
+    ];
+    let w = [52usize, 20, 28, 8];
+    let mut table = format!(
+        "| {:<a$} | {:>b$} | {:>c$} | {:>d$} |\n|{}|{}|{}|{}|\n",
+        "figure",
+        "value",
+        "baseline",
+        "ratio",
+        "-".repeat(w[0] + 2),
+        "-".repeat(w[1] + 2),
+        "-".repeat(w[2] + 2),
+        "-".repeat(w[3] + 2),
+        a = w[0],
+        b = w[1],
+        c = w[2],
+        d = w[3]
+    );
+    for f in &figures {
+        table.push_str(&format!(
+            "| {:<a$} | {:>b$} | {:>c$} | {:>d$} |\n",
+            f.name,
+            f.value,
+            f.baseline,
+            f.ratio,
+            a = w[0],
+            b = w[1],
+            c = w[2],
+            d = w[3]
+        ));
+    }
+    println!();
+    print!("{table}");
+    println!(
+        "(requests per sync: incremental {incr_requests}, unchanged {idle_requests}; captured {:.0} MB of bodies)",
+        captured as f64 / 1e6
+    );
+
+    let verdict = |ok: bool| if ok { "**met**" } else { "**missed**" };
+    let mut goals = format!(
+        "Goals: initial sync ≥ {GOAL_FLOOR_RATIO} × raw-ingest floor: {} ({ratio:.2}). \
+         Incremental 10-change sync ≤ {GOAL_INCREMENTAL_MS:.0} ms: {} (p50 {inc_p50:.1} ms, max {inc_max:.1} ms). ",
+        verdict(ratio >= GOAL_FLOOR_RATIO),
+        verdict(inc_max <= GOAL_INCREMENTAL_MS),
+    );
+    if rows >= GOAL_RSS_ROWS {
+        goals.push_str(&format!(
+            "Peak RSS ≤ {GOAL_RSS_MIB:.0} MiB at {} rows: {} ({hwm_mib:.1} MiB).",
+            grouped(rows as f64),
+            verdict(hwm_mib <= GOAL_RSS_MIB)
+        ));
+    } else {
+        goals.push_str(&format!(
+            "Peak RSS ≤ {GOAL_RSS_MIB:.0} MiB is set at {} rows; this run ({} rows) peaked at {hwm_mib:.1} MiB.",
+            grouped(GOAL_RSS_ROWS as f64),
+            grouped(rows as f64)
+        ));
+    }
+    println!("{goals}");
+
+    if std::env::var("OUTPOST_BENCH_WRITE_DOCS").is_ok_and(|v| v == "1") {
+        let rows_env = if rows == 100_000 { String::new() } else { format!("OUTPOST_BENCH_SYNC_ROWS={rows} ") };
+        let data = format!(
+            "emulator seed {SEED}, {} accounts / {} contacts / {} tasks, {:.0} MB of page bodies \
+             ({:.0} bytes per row), {} requests",
+            grouped((rows / 2) as f64),
+            grouped((rows / 10 * 3) as f64),
+            grouped((rows - rows / 2 - rows / 10 * 3) as f64),
+            bytes as f64 / 1e6,
+            bytes as f64 / rows as f64,
+            summary.requests
+        );
+        let body = format!(
+            "### {} rows\n\n\
+             - **Command:** `{rows_env}cargo bench -p outpost-core --features bench-internals --bench sync`\n\
+             - **Machine:** {}. **Date:** {}.\n\
+             - **Data:** {data}.\n\n\
+             {table}\n{goals}\n",
+            grouped(rows as f64),
+            machine(),
+            today(),
+        );
+        match write_docs(rows, &body) {
+            Ok(p) => println!("wrote the Sync section of {}", p.display()),
+            Err(e) => eprintln!("sync bench: cannot write docs/performance.md: {e}"),
+        }
+    }
+}
