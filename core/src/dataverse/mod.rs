@@ -82,8 +82,6 @@ pub(crate) struct ClientConfig {
     pub max_concurrency: usize,
     /// Retries.
     pub retry: RetryPolicy,
-    /// Per-request timeout.
-    pub timeout: Duration,
     /// Largest response body accepted.
     pub max_body_bytes: usize,
 }
@@ -200,13 +198,23 @@ pub(crate) fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
 }
 
 impl Client {
-    pub(crate) fn new(config: ClientConfig, tokens: Arc<dyn TokenSource>, cancel: CancellationToken) -> Result<Client> {
-        let http = reqwest::Client::builder()
+    /// The HTTP client a [`Client`] wraps. Building one loads the system's root certificates
+    /// (milliseconds), so an engine builds it once and shares it across syncs.
+    pub(crate) fn http(timeout: Duration) -> Result<reqwest::Client> {
+        reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.timeout)
+            .timeout(timeout)
             .connect_timeout(Duration::from_secs(15))
             .build()
-            .map_err(|e| transport(&e))?;
+            .map_err(|e| transport(&e))
+    }
+
+    pub(crate) fn new(
+        http: reqwest::Client,
+        config: ClientConfig,
+        tokens: Arc<dyn TokenSource>,
+        cancel: CancellationToken,
+    ) -> Result<Client> {
         let limiter = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
         Ok(Client { http, config, tokens, limiter, not_before: Mutex::new(None), cancel, stats: Stats::default() })
     }

@@ -295,6 +295,7 @@ struct Inner {
     config: SyncConfig,
     running: AtomicBool,
     cancel: Mutex<Option<CancellationToken>>,
+    http: reqwest::Client,
 }
 
 /// The sync engine of one vault and one signed-in account.
@@ -333,6 +334,7 @@ impl SyncEngine {
     ) -> Result<SyncEngine> {
         profile.validate()?;
         let api_root = format!("{}/api/data/{}/", org.as_str().trim_end_matches('/'), config.api_version);
+        let http = Client::http(config.request_timeout)?;
         Ok(SyncEngine {
             inner: Arc::new(Inner {
                 store,
@@ -342,6 +344,7 @@ impl SyncEngine {
                 config,
                 running: AtomicBool::new(false),
                 cancel: Mutex::new(None),
+                http,
             }),
         })
     }
@@ -404,11 +407,11 @@ async fn run(
 ) -> Result<SyncSummary> {
     let started = Instant::now();
     let client = Arc::new(Client::new(
+        inner.http.clone(),
         ClientConfig {
             api_root: inner.api_root.clone(),
             max_concurrency: inner.config.max_requests_in_flight,
             retry: inner.config.retry,
-            timeout: inner.config.request_timeout,
             max_body_bytes: 256 << 20,
         },
         inner.tokens.clone(),
