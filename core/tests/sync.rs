@@ -13,9 +13,7 @@ use outpost_core::sync::{
     ConflictPolicy, SyncConfig, SyncEngine, SyncEvent, SyncObserver, SyncOptions, SyncProfile, SyncSummary,
     TableProfile,
 };
-use outpost_core::{
-    Auth, AuthConfig, ConflictKind, Error, OrgUrl, Query, RecordState, Resolution, Store, Value, Values, Vault,
-};
+use outpost_core::{Auth, ConflictKind, Error, OrgUrl, Query, RecordState, Resolution, Store, Value, Values, Vault};
 use outpost_emulator::{defaults, Emulator, EmulatorConfig, EmulatorHandle, Fault};
 use serde_json::value::RawValue;
 
@@ -59,17 +57,8 @@ async fn client_with(emu: &EmulatorHandle, profile: SyncProfile, config: SyncCon
     let dir = tempfile::tempdir().unwrap();
     let vault = create(dir.path());
     let org = OrgUrl::parse(emu.org_url()).unwrap();
-    let auth = Auth::new(
-        AuthConfig {
-            org: org.clone(),
-            client_id: emu.client_id(),
-            redirect_uri: "http://127.0.0.1:53682".into(),
-            authority: Some(format!("{}/v2.0", emu.authority())),
-            allow_password_grant: true,
-        },
-        vault.shared_store(),
-    )
-    .unwrap();
+    let auth = Auth::new(emulator_auth_config(emu.org_url(), &emu.authority(), &emu.client_id()), vault.shared_store())
+        .unwrap();
     auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
     let engine = SyncEngine::new(vault.shared_store(), Arc::new(auth), &org, profile, config).unwrap();
     Client { _dir: dir, vault, engine }
@@ -88,23 +77,8 @@ struct Server {
 
 impl Server {
     async fn new(emu: &EmulatorHandle) -> Server {
-        let http = reqwest::Client::new();
-        let r: serde_json::Value = http
-            .post(format!("{}/oauth2/v2.0/token", emu.authority()))
-            .form(&[
-                ("grant_type", "password"),
-                ("client_id", &emu.client_id()),
-                ("username", defaults::ADMIN),
-                ("password", defaults::ADMIN_PASSWORD),
-                ("scope", &emu.scope()),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Server { base: emu.web_api_url(), token: r["access_token"].as_str().unwrap().to_string(), http }
+        let token = password_token(emu, defaults::ADMIN, defaults::ADMIN_PASSWORD).await;
+        Server { base: emu.web_api_url(), token, http: reqwest::Client::new() }
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> (u16, String) {
@@ -783,17 +757,8 @@ async fn single_flight_deadline_and_profile_changes() {
     let Client { _dir: _keep, vault, engine: first } = c;
     drop(first);
     let org = OrgUrl::parse(emu.org_url()).unwrap();
-    let auth = Auth::new(
-        AuthConfig {
-            org: org.clone(),
-            client_id: emu.client_id(),
-            redirect_uri: "http://127.0.0.1:53682".into(),
-            authority: Some(format!("{}/v2.0", emu.authority())),
-            allow_password_grant: true,
-        },
-        vault.shared_store(),
-    )
-    .unwrap();
+    let auth = Auth::new(emulator_auth_config(emu.org_url(), &emu.authority(), &emu.client_id()), vault.shared_store())
+        .unwrap();
     let changed = SyncProfile { tables: vec![TableProfile::new("accounts", &["name", "telephone1"])] };
     let engine = SyncEngine::new(vault.shared_store(), Arc::new(auth), &org, changed, config).unwrap();
     let s = engine.sync(SyncOptions::default(), Arc::new(outpost_core::sync::NoObserver)).await.unwrap();

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::PASSWORD;
 use outpost_core::sync::{NoObserver, SyncConfig, SyncEngine, SyncOptions, SyncProfile, TableProfile};
-use outpost_core::{Auth, AuthConfig, OpenOptions, OrgUrl, Query, Value, Vault};
+use outpost_core::{Auth, OpenOptions, OrgUrl, Query, Value, Vault};
 use outpost_emulator::{defaults, Emulator, EmulatorConfig, EmulatorHandle, Fault};
 
 const ROWS: u32 = 3_000;
@@ -23,16 +23,6 @@ const PAGE: u32 = 200;
 
 fn profile() -> SyncProfile {
     SyncProfile { tables: vec![TableProfile::new("accounts", &["name", "telephone1"])] }
-}
-
-fn auth_config(org: &str, authority: &str, client_id: &str) -> AuthConfig {
-    AuthConfig {
-        org: OrgUrl::parse(org).unwrap(),
-        client_id: client_id.into(),
-        redirect_uri: "http://127.0.0.1:53682".into(),
-        authority: Some(format!("{authority}/v2.0")),
-        allow_password_grant: true,
-    }
 }
 
 /// The child: open (or create) the vault, sign in if needed, sync once, print the summary.
@@ -50,7 +40,7 @@ fn child_sync() {
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let auth = Auth::new(auth_config(&org, &authority, &client_id), vault.shared_store()).unwrap();
+        let auth = Auth::new(common::emulator_auth_config(&org, &authority, &client_id), vault.shared_store()).unwrap();
         if !auth.is_signed_in().await.unwrap() {
             auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
         }
@@ -78,25 +68,6 @@ fn run_child(emu: &EmulatorHandle, dir: &Path, failpoint: Option<&str>) -> (bool
     }
     let out = cmd.output().unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-async fn admin_token(emu: &EmulatorHandle) -> String {
-    let r: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/oauth2/v2.0/token", emu.authority()))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", &emu.client_id()),
-            ("username", defaults::ADMIN),
-            ("password", defaults::ADMIN_PASSWORD),
-            ("scope", &emu.scope()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["access_token"].as_str().unwrap().to_string()
 }
 
 /// id → (etag, name, telephone1) on the server.
@@ -160,7 +131,7 @@ fn last_seq(emu: &EmulatorHandle) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_at_every_failpoint_the_vault_resumes_to_the_server_state() {
     let emu = Emulator::start(EmulatorConfig::default().with_rows(ROWS, 0, 0)).unwrap();
-    let token = admin_token(&emu).await;
+    let token = common::password_token(&emu, defaults::ADMIN, defaults::ADMIN_PASSWORD).await;
     let dir = tempfile::tempdir().unwrap();
     let total_pages = ROWS.div_ceil(PAGE) as usize;
     let mut hits: BTreeMap<&str, usize> = BTreeMap::new();

@@ -190,20 +190,17 @@ fn entries(conn: &Connection, where_sql: &str, args: &[&dyn rusqlite::ToSql]) ->
 
 /// The entry's table id, record id and row id.
 fn locate(tx: &Transaction<'_>, seq: i64) -> Result<(i64, String, Vec<String>, String)> {
-    let (table_id, id, op): (i64, String, String) = tx
-        .query_row("SELECT table_id, record_id, op FROM outbox WHERE seq = ?1", [seq], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+    let (table_id, id, op, searchable): (i64, String, String, String) = tx
+        .query_row(
+            "SELECT o.table_id, o.record_id, o.op, t.searchable FROM outbox o \
+             JOIN sync_table t ON t.table_id = o.table_id WHERE o.seq = ?1",
+            [seq],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
         .optional()?
         .ok_or_else(|| Error::NotFound { what: "outbox entry".into() })?;
-    let entity_set: String =
-        tx.query_row("SELECT entity_set FROM sync_table WHERE table_id = ?1", [table_id], |r| r.get(0))?;
-    let (_, searchable) = table_id_of(tx, &entity_set)?;
+    let searchable = serde_json::from_str(&searchable).map_err(|_| Error::corrupt("sync_table.searchable"))?;
     Ok((table_id, id, searchable, op))
-}
-
-fn table_id_of(tx: &Transaction<'_>, entity_set: &str) -> Result<(i64, Vec<String>)> {
-    table_id(tx, entity_set)
 }
 
 /// Rebuild a record keeping `new_mirror` (or its current mirror) as the server copy.
@@ -249,6 +246,49 @@ fn remove_record(tx: &Transaction<'_>, table_id: i64, id: &str) -> Result<()> {
         tx.execute("DELETE FROM record WHERE rid = ?1", [existing.rid])?;
     }
     Ok(())
+}
+
+fn conflicts_where(c: &Connection, where_sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Conflict>> {
+    let mut stmt = c.prepare(&format!(
+        "SELECT k.conflict_id, t.entity_set, k.record_id, k.kind, k.columns, json(k.base_values), \
+             json(k.local_changes), json(k.server_data), k.server_etag, k.detected_at \
+             FROM conflict k JOIN sync_table t ON t.table_id = k.table_id {where_sql} ORDER BY k.conflict_id"
+    ))?;
+    let rows = stmt.query_map(args, |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, Option<String>>(6)?,
+            r.get::<_, Option<String>>(7)?,
+            r.get::<_, Option<String>>(8)?,
+            r.get::<_, i64>(9)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (id, entity_set, record_id, kind, columns, base, local, server, server_etag, at) = row?;
+        Ok(Conflict {
+            id,
+            entity_set,
+            record_id,
+            kind: match kind.as_str() {
+                "update" => ConflictKind::Update,
+                "server_deleted" => ConflictKind::ServerDeleted,
+                "local_deleted" => ConflictKind::LocalDeleted,
+                _ => return Err(Error::corrupt("conflict kind")),
+            },
+            columns: serde_json::from_str(&columns).map_err(|_| Error::corrupt("conflict columns"))?,
+            base: json_values(base)?,
+            local: json_values(local)?,
+            server: server.map(|s| json_values(Some(s))).transpose()?,
+            server_etag,
+            detected_at: at,
+        })
+    })
+    .collect()
 }
 
 impl Store {
@@ -567,48 +607,7 @@ impl Store {
     /// # Errors
     /// `Storage`; `Corrupt`.
     pub fn conflicts(&self) -> Result<Vec<Conflict>> {
-        self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT k.conflict_id, t.entity_set, k.record_id, k.kind, k.columns, json(k.base_values), \
-                 json(k.local_changes), json(k.server_data), k.server_etag, k.detected_at \
-                 FROM conflict k JOIN sync_table t ON t.table_id = k.table_id ORDER BY k.conflict_id",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                    r.get::<_, Option<String>>(8)?,
-                    r.get::<_, i64>(9)?,
-                ))
-            })?;
-            rows.map(|row| {
-                let (id, entity_set, record_id, kind, columns, base, local, server, server_etag, at) = row?;
-                Ok(Conflict {
-                    id,
-                    entity_set,
-                    record_id,
-                    kind: match kind.as_str() {
-                        "update" => ConflictKind::Update,
-                        "server_deleted" => ConflictKind::ServerDeleted,
-                        "local_deleted" => ConflictKind::LocalDeleted,
-                        _ => return Err(Error::corrupt("conflict kind")),
-                    },
-                    columns: serde_json::from_str(&columns).map_err(|_| Error::corrupt("conflict columns"))?,
-                    base: json_values(base)?,
-                    local: json_values(local)?,
-                    server: server.map(|s| json_values(Some(s))).transpose()?,
-                    server_etag,
-                    detected_at: at,
-                })
-            })
-            .collect()
-        })
+        self.read(|c| conflicts_where(c, "", &[]))
     }
 
     /// Resolve a conflict. Taking the local side (or given values) queues a new outbox entry
@@ -618,12 +617,10 @@ impl Store {
     /// # Errors
     /// `NotFound` for an unknown conflict; `InvalidArgument`; `Storage`.
     pub fn resolve_conflict(&self, conflict_id: i64, resolution: &Resolution) -> Result<()> {
-        let conflict = self
-            .conflicts()?
-            .into_iter()
-            .find(|c| c.id == conflict_id)
-            .ok_or_else(|| Error::NotFound { what: "conflict".into() })?;
         self.write(|tx| {
+            let conflict = conflicts_where(tx, "WHERE k.conflict_id = ?1", &[&conflict_id])?
+                .pop()
+                .ok_or_else(|| Error::NotFound { what: "conflict".into() })?;
             let (table_id, searchable) = table_id(tx, &conflict.entity_set)?;
             let id = norm_id(&conflict.record_id);
             tx.execute("DELETE FROM conflict WHERE conflict_id = ?1", [conflict_id])?;

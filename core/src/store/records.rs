@@ -127,6 +127,15 @@ pub(crate) fn table_id(conn: &Connection, entity_set: &str) -> Result<(i64, Vec<
 }
 
 /// Name of a table's FTS5 index. Built from an integer id only, never from user text.
+/// A record's newest outbox entry (where a local edit may coalesce).
+struct NewestEntry {
+    seq: i64,
+    op: String,
+    changes: Option<String>,
+    base: Option<String>,
+    state: String,
+}
+
 /// Refuse a local edit the sync profile does not allow for the table.
 fn check_allowed(conn: &Connection, table_id: i64, op: char, entity_set: &str) -> Result<()> {
     let allowed: String =
@@ -472,22 +481,24 @@ impl Store {
             // Coalesce into the newest entry of this record if it is still waiting (never into
             // one in flight or parked): a create absorbs the change; an update merges it and
             // keeps the base it already recorded for columns it had.
-            let open: Option<(i64, String, Option<String>, Option<String>)> = tx
+            let open: Option<NewestEntry> = tx
                 .query_row(
-                    "SELECT seq, op, json(changes), json(base_values) FROM outbox \
+                    "SELECT seq, op, json(changes), json(base_values), state FROM outbox \
                      WHERE table_id = ?1 AND record_id = ?2 ORDER BY seq DESC LIMIT 1",
                     params![table_id, id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| {
+                        Ok(NewestEntry {
+                            seq: r.get(0)?,
+                            op: r.get(1)?,
+                            changes: r.get(2)?,
+                            base: r.get(3)?,
+                            state: r.get(4)?,
+                        })
+                    },
                 )
                 .optional()?;
-            let open_state: Option<String> = match &open {
-                Some((seq, ..)) => {
-                    tx.query_row("SELECT state FROM outbox WHERE seq = ?1", [seq], |r| r.get(0)).optional()?
-                }
-                None => None,
-            };
-            match (open, open_state.as_deref()) {
-                (Some((seq, op, ch, base)), Some("pending")) if op != "delete" => {
+            match open {
+                Some(NewestEntry { seq, op, changes: ch, base, state }) if state == "pending" && op != "delete" => {
                     let mut merged = ch.as_deref().map(from_json).transpose()?.unwrap_or_default();
                     let mut base = base.as_deref().map(from_json).transpose()?.unwrap_or_default();
                     if op == "update" {

@@ -16,12 +16,13 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+pub use crate::dataverse::RetryPolicy;
 pub use profile::{ConflictPolicy, SyncProfile, TableProfile, DEFAULT_PROFILE};
 pub use push::PushSummary;
 
 use crate::auth::{Auth, OrgUrl};
 use crate::dataverse::metadata::{self, TableMetadata};
-use crate::dataverse::{Client, ClientConfig, Request, RetryPolicy, TokenSource};
+use crate::dataverse::{Client, ClientConfig, Request, TokenSource};
 use crate::error::{Error, Result};
 use crate::store::{Store, TableSpec};
 
@@ -436,17 +437,19 @@ async fn run(
     let mut summary = SyncSummary::default();
 
     // Tables that left the profile: purge their rows.
-    let known = blocking(&ctx.store, |s| s.tables()).await?;
-    for t in known {
+    let mut known: HashMap<String, TableSpec> = HashMap::new();
+    for t in blocking(&ctx.store, |s| s.tables()).await? {
         if inner.profile.table(&t.entity_set).is_none() {
             tracing::info!(target: "outpost::sync", table = %t.entity_set, "table left the profile: purging");
             let set = t.entity_set.clone();
             blocking(&ctx.store, move |s| s.purge_table(&set)).await?;
+        } else {
+            known.insert(t.entity_set.clone(), t);
         }
     }
 
     // Metadata: from the cache, refreshed when the global metadata version moved.
-    let (infos, meta_errors) = load_metadata(&ctx, &inner.profile.tables).await?;
+    let (infos, meta_errors) = load_metadata(&ctx, &inner.profile.tables, known).await?;
     for (set, e) in meta_errors {
         if wanted.iter().any(|t| t.entity_set == set) {
             summary.tables.push(TableSummary { entity_set: set, error: Some(e), ..TableSummary::default() });
@@ -545,10 +548,14 @@ async fn resolve_targets(ctx: &Ctx, infos: &Infos) -> Result<()> {
 
 /// Metadata of every profile table: cached, with at most one probe of the global metadata
 /// version per sync (a plain query, never a change-tracked one); refetched when it moved.
-async fn load_metadata(ctx: &Ctx, tables: &[TableProfile]) -> Result<(Infos, Vec<(String, Error)>)> {
+/// `known`: the tables the store declares now (profile tables only).
+async fn load_metadata(
+    ctx: &Ctx,
+    tables: &[TableProfile],
+    mut known: HashMap<String, TableSpec>,
+) -> Result<(Infos, Vec<(String, Error)>)> {
     let mut cached: HashMap<String, TableMetadata> = HashMap::new();
-    let known = blocking(&ctx.store, |s| s.tables()).await?;
-    for t in &known {
+    for t in known.values() {
         let set = t.entity_set.clone();
         let state = blocking(&ctx.store, move |s| s.sync_state(&set)).await?;
         if let Some(m) = state.metadata.and_then(|j| serde_json::from_str::<TableMetadata>(&j).ok()) {
@@ -612,13 +619,16 @@ async fn load_metadata(ctx: &Ctx, tables: &[TableProfile]) -> Result<(Infos, Vec
                             sortable: Vec::new(),
                         };
                         let logical = m.logical_name.clone();
+                        let new = !known.contains_key(&spec.entity_set);
+                        let declared = spec.clone();
                         blocking(&ctx.store, move |s| {
-                            if s.tables()?.iter().all(|k| k.entity_set != spec.entity_set) {
+                            if new {
                                 s.register_table(&spec)?;
                             }
                             s.set_table_metadata(&spec.entity_set, &logical, &json)
                         })
                         .await?;
+                        known.entry(declared.entity_set.clone()).or_insert(declared);
                         m
                     }
                     Err(
@@ -649,8 +659,9 @@ async fn load_metadata(ctx: &Ctx, tables: &[TableProfile]) -> Result<(Infos, Vec
         let spec =
             TableSpec { entity_set: t.entity_set.clone(), primary_id: meta.primary_id.clone(), searchable, sortable };
         let (c, u, d) = (t.allow_create, t.allow_update, t.allow_delete);
+        let changed = known.get(&spec.entity_set) != Some(&spec);
         blocking(&ctx.store, move |s| {
-            if !s.tables()?.contains(&spec) {
+            if changed {
                 s.register_table(&spec)?;
             }
             s.set_allowed_edits(&spec.entity_set, c, u, d)

@@ -127,3 +127,35 @@ pub fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+/// Sign-in settings for the emulator (password grant allowed, loopback redirect).
+pub fn emulator_auth_config(org: &str, authority: &str, client_id: &str) -> outpost_core::AuthConfig {
+    outpost_core::AuthConfig {
+        org: outpost_core::OrgUrl::parse(org).unwrap(),
+        client_id: client_id.into(),
+        redirect_uri: "http://127.0.0.1:53682".into(),
+        authority: Some(format!("{authority}/v2.0")),
+        allow_password_grant: true,
+    }
+}
+
+/// An access token for `upn` from the emulator's token endpoint (password grant), for tests
+/// that act on the server directly as another user.
+pub async fn password_token(emu: &outpost_emulator::EmulatorHandle, upn: &str, password: &str) -> String {
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/oauth2/v2.0/token", emu.authority()))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", &emu.client_id()),
+            ("username", upn),
+            ("password", password),
+            ("scope", &emu.scope()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"].as_str().unwrap().to_string()
+}
