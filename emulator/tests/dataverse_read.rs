@@ -32,11 +32,13 @@ async fn unauthenticated_gets_unquoted_challenge() {
 #[tokio::test]
 async fn expired_tokens_get_401() {
     let mut cfg = EmulatorConfig::default().with_rows(5, 5, 5);
-    cfg.settings.access_token_lifetime_secs = 1;
+    // Token times are whole seconds (`exp = iat + lifetime`, expired once `exp <= now`): a
+    // 1-second token can expire within milliseconds of being issued, so use 2 (valid ≥ 1 s).
+    cfg.settings.access_token_lifetime_secs = 2;
     let h = start(cfg);
     let t = bob_token(&h).await;
     assert_eq!(get_json(&t, &api(&h, "WhoAmI"), None).await.0, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let (s, headers, _) = get_json(&t, &api(&h, "WhoAmI"), None).await;
     assert_eq!(s, 401);
     assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Bearer authorization_uri="));
