@@ -36,6 +36,24 @@ stage "browser sign-in test (headless Chromium on the emulator's pages)"
 bash emulator/tests/browser/run.sh
 echo "test result: ok. 1 passed; 0 failed; (browser sign-in)" >> "$log"
 
+stage "CLI browser sign-in test (outpost sign-in --flow browser, headless Chromium)"
+bash tests/browser/run.sh
+echo "test result: ok. 1 passed; 0 failed; (CLI browser sign-in)" >> "$log"
+
+stage "demo (the README's first command, non-interactive)"
+demo_log=$(mktemp)
+trap 'rm -f "$log" "$demo_log"' EXIT
+cargo run -q --release -p outpost-cli -- demo --auto 2>&1 | tee "$demo_log"
+# The summary's numbers: every server row synced, one conflict shown, one password refused.
+synced=$(sed -n 's/^  rows synced: \([0-9]*\) of \([0-9]*\) on the server$/\1 \2/p' "$demo_log")
+read -r got want <<< "$synced" || true
+if [ -z "${got:-}" ] || [ "$got" != "$want" ] || [ "$got" -lt 20000 ]; then
+  echo "demo: rows synced '${got:-?}' of '${want:-?}'"; exit 1
+fi
+grep -qx '  conflicts: 1' "$demo_log" || { echo "demo: expected one conflict"; exit 1; }
+grep -qx '  passwords refused: 1' "$demo_log" || { echo "demo: expected one refused password"; exit 1; }
+echo "test result: ok. 1 passed; 0 failed; (demo summary: $got rows, 1 conflict, 1 refused password)" >> "$log"
+
 finish
 # One plain closing line with the totals of every runner above.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }

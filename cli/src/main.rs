@@ -1,3 +1,5 @@
-fn main() {
-    println!("outpost: not yet");
+//! `outpost`: see the crate documentation of `outpost_cli` and `docs/getting-started.md`.
+
+fn main() -> std::process::ExitCode {
+    outpost_cli::main()
 }

@@ -9,7 +9,7 @@
 
 mod discovery;
 pub(crate) mod entra;
-mod http;
+pub(crate) mod http;
 mod id_token;
 mod loopback;
 pub mod org;

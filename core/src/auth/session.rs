@@ -599,6 +599,31 @@ impl Auth {
         self.accept(&p, resp, Some(&inflight.nonce)).await
     }
 
+    /// The link an administrator opens to consent to this app for the whole tenant (for
+    /// `ConsentRequired` when users may not consent, or to set an org up ahead of time).
+    ///
+    /// # Errors
+    /// `Network`, `Configuration` (discovery failed).
+    pub async fn admin_consent_url(&self) -> Result<String> {
+        let p = self.provider().await?;
+        Ok(admin_consent_url(
+            &p.meta.authorization_endpoint,
+            &p.tenant,
+            &self.config.client_id,
+            &self.config.redirect_uri,
+            &self.config.org,
+        )
+        .to_string())
+    }
+
+    /// The issuer in use (configured, or discovered from the org's 401 challenge).
+    ///
+    /// # Errors
+    /// `Network`, `Configuration` (discovery failed).
+    pub async fn issuer(&self) -> Result<String> {
+        Ok(self.provider().await?.meta.issuer.clone())
+    }
+
     /// Forget the interactive sign-in in progress.
     ///
     /// # Errors

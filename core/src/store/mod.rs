@@ -6,6 +6,7 @@
 //! here is async.
 
 mod auth;
+mod odata_filter;
 mod outbox;
 mod query;
 mod records;
@@ -20,6 +21,7 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction};
 use zeroize::Zeroizing;
 
+pub use odata_filter::parse_filter;
 pub use outbox::{Conflict, ConflictKind, OutboxEntry, OutboxOp, OutboxState, PushError, Resolution};
 pub use query::{Cursor, Filter, OrderBy, Page, Query};
 pub(crate) use records::is_identifier;

@@ -48,6 +48,13 @@ impl Value {
         Value::Text(s.into())
     }
 
+    /// The value as JSON text, numbers exactly as kept (e.g. `12345678901234567890.123`).
+    pub fn to_json_text(&self) -> String {
+        let mut out = String::new();
+        self.write_json(&mut out);
+        out
+    }
+
     /// The value as text, if it is text.
     pub fn as_str(&self) -> Option<&str> {
         match self {

@@ -5,6 +5,9 @@
 //! boundary and reports itself incomplete), and runs on the core's own multi-thread runtime
 //! whatever executor calls it. `docs/sync.md` explains the model.
 
+mod columns;
+mod doctor;
+mod log;
 pub(crate) mod profile;
 pub(crate) mod pull;
 pub(crate) mod push;
@@ -17,6 +20,9 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::dataverse::RetryPolicy;
+pub use columns::{ColumnInfo, ColumnKind, TableColumns, LOOKUP_TARGET};
+pub use doctor::{Check, CheckStatus};
+pub use log::{sync_log, SyncLogEntry, TableLog, SYNC_LOG_ENTRIES};
 pub use profile::{ConflictPolicy, SyncProfile, TableProfile, DEFAULT_PROFILE};
 pub use push::PushSummary;
 
@@ -290,6 +296,7 @@ pub(crate) fn failpoint(name: &str) {
 
 struct Inner {
     store: Arc<Store>,
+    auth: Arc<Auth>,
     tokens: Arc<dyn TokenSource>,
     api_root: String,
     profile: SyncProfile,
@@ -339,7 +346,8 @@ impl SyncEngine {
         Ok(SyncEngine {
             inner: Arc::new(Inner {
                 store,
-                tokens: auth,
+                tokens: auth.clone(),
+                auth,
                 api_root,
                 profile,
                 config,
@@ -387,7 +395,21 @@ impl SyncEngine {
         }
         let task = runtime()?.spawn(async move {
             let _guard = RunningGuard(&inner.running);
-            run(&inner, options, observer, token).await
+            let started = Instant::now();
+            let started_unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let result = run(&inner, options, observer, token).await;
+            let entry = log::SyncLogEntry::new(
+                started_unix,
+                &result,
+                u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            );
+            // The log is for support: failing to write it never fails the sync.
+            if let Err(e) = blocking(&inner.store, move |s| log::append(s, &entry)).await {
+                tracing::warn!(target: "outpost::sync", error = %e, "could not write the sync log");
+            }
+            result
         });
         match task.await {
             Ok(r) => r,
