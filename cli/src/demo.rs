@@ -168,6 +168,7 @@ pub async fn run(a: DemoArgs, json: bool) -> Result<(), Failure> {
             say("open this URL in a browser:");
         }
         say(&request.url);
+        say("(the browser must run on this machine: the page redirects to 127.0.0.1; no browser here? use --auto)");
         listener.receive(wait).await
     };
     let account = auth.complete_sign_in(&received?).await?;

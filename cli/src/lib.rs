@@ -13,9 +13,17 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+const EXIT_CODES: &str = "Exit codes: 0 ok · 1 internal error (report it) · 2 usage, invalid argument or not found · \
+3 wrong offline password, locked out or wiped · 4 no vault, vault exists or another account's vault · \
+5 sign-in needed or failed · 6 network unavailable or throttled (retry; nothing is lost) · \
+7 the server refused, change tracking unavailable, or doctor checks failed · 8 unsent changes would be lost · \
+9 damaged files, newer format or storage error · 10 cancelled.\n\
+Environment: OUTPOST_PASSWORD (offline password), OUTPOST_NEW_PASSWORD (passwd), \
+OUTPOST_SIGNIN_PASSWORD (sign-in --flow password), OUTPOST_DB (--db). Guide: docs/getting-started.md";
+
 /// Offline-first sync of Dataverse tables into an encrypted local vault.
 #[derive(Parser, Debug)]
-#[command(name = "outpost", version, about, long_about = None)]
+#[command(name = "outpost", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Vault directory (default: the platform's data directory).
     #[arg(long, global = true, env = "OUTPOST_DB", value_name = "PATH")]

@@ -229,9 +229,23 @@ impl Store {
         let mut guard = self.writer.lock().map_err(poisoned)?;
         let conn = guard.as_mut().ok_or(Error::Locked)?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
+        // A panic inside `f` (a bug) must not kill the writer: the transaction is rolled back
+        // when `tx` drops, the lock is released unpoisoned, and the caller gets `Internal`.
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&tx)))
+            .map_err(|_| Error::internal("a write to the store panicked; it was rolled back"))??;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Test hook (feature `test-hooks`, never in a shipped build): panic inside a write
+    /// transaction, to check that the writer survives it.
+    ///
+    /// # Errors
+    /// Always `Internal`.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn debug_panic_in_writer(&self) -> Result<()> {
+        self.write(|_| -> Result<()> { panic!("test hook: a panic inside a write transaction") })
     }
 
     /// Run `f` on a reader connection (a snapshot of the last committed state).
@@ -247,7 +261,8 @@ impl Store {
                 connect(&self.path, key.as_ref(), &self.settings, false)?
             }
         };
-        let out = f(&conn);
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&conn)))
+            .unwrap_or_else(|_| Err(Error::internal("a read from the store panicked")));
         let mut pool = self.readers.lock().map_err(poisoned)?;
         if pool.len() < READER_POOL {
             pool.push(conn);

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Build outpost-ffi and generate its Kotlin, Python and Swift bindings.
+#   bindings/scripts/generate.sh OUT_DIR [--test-hooks]
+# OUT_DIR/{kotlin,python,swift} receive the generated sources and OUT_DIR/lib the shared library.
+# --test-hooks builds the library with the panic test hooks (binding tests only, never shipped).
+# Names come from bindings/uniffi.toml (read by uniffi-bindgen from the crate's root).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+out="${1:?usage: generate.sh OUT_DIR [--test-hooks]}"
+features=()
+if [ "${2:-}" = "--test-hooks" ]; then features=(--features test-hooks); fi
+target="${CARGO_TARGET_DIR:-$root/target}"
+cd "$root"
+cargo build -q -p outpost-ffi "${features[@]}"
+cargo build -q -p uniffi-bindgen
+case "$(uname -s)" in
+  Darwin) lib="$target/debug/liboutpost_ffi.dylib" ;;
+  *) lib="$target/debug/liboutpost_ffi.so" ;;
+esac
+mkdir -p "$out/lib"
+for language in kotlin python swift; do
+  rm -rf "${out:?}/$language"
+  "$target/debug/uniffi-bindgen" generate --library "$lib" --language "$language" --out-dir "$out/$language" --no-format
+done
+cp "$lib" "$out/lib/"
+echo "generated bindings in $out"
