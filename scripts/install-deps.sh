@@ -8,6 +8,12 @@ command -v perl >/dev/null 2>&1 || need+=(perl)        # vendored OpenSSL's buil
 command -v make >/dev/null 2>&1 || need+=(make)
 [ -x /usr/bin/chromium ] || need+=(chromium)               # browser sign-in test (Debian's build)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)     # drives it with playwright-core
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)   # Kotlin binding tests on the JVM
+[ -f /usr/share/java/jna.jar ] || need+=(libjna-java)      # JNA, which the generated Kotlin uses
+[ -f /usr/share/java/junit4.jar ] || need+=(junit4)        # JUnit 4 (and hamcrest) for those tests
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck) # build scripts that cannot run here
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)  # pytest, tree-sitter
+command -v flock >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -q

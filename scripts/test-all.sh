@@ -21,7 +21,7 @@ stage "format"
 cargo fmt --all -- --check
 
 stage "clippy"
-cargo clippy --workspace --all-targets --features outpost-core/bench-internals,outpost-core/failpoints -- -D warnings
+cargo clippy --workspace --all-targets --features outpost-core/bench-internals,outpost-core/failpoints,outpost-ffi/test-hooks -- -D warnings
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -39,6 +39,46 @@ echo "test result: ok. 1 passed; 0 failed; (browser sign-in)" >> "$log"
 stage "CLI browser sign-in test (outpost sign-in --flow browser, headless Chromium)"
 bash tests/browser/run.sh
 echo "test result: ok. 1 passed; 0 failed; (CLI browser sign-in)" >> "$log"
+
+stage "shellcheck (scripts, including the mobile build scripts that cannot run here)"
+shellcheck scripts/*.sh .ci/run bindings/scripts/*.sh tests/browser/run.sh emulator/tests/browser/run.sh \
+  bindings/tests/kotlin/run.sh android-demo/viewmodels/run-jvm-tests.sh
+
+stage "bindings: the committed Swift sources equal freshly generated ones; Swift syntax and symbols"
+bash bindings/scripts/generate.sh target/bindings-release
+if ! diff -u bindings/swift/Sources/Outpost/Outpost.swift target/bindings-release/swift/Outpost.swift > /dev/null; then
+  echo "bindings/swift/Sources/Outpost/Outpost.swift differs from the generated bindings:"
+  echo "run bindings/scripts/build-ios.sh (or copy target/bindings-release/swift/Outpost.swift) and commit"
+  exit 1
+fi
+bash bindings/scripts/check-swift.sh --generated target/bindings-release/swift/Outpost.swift | tee -a "$log.swift"
+echo "test result: ok. 1 passed; 0 failed; (Swift syntax and symbol check)" >> "$log"
+
+# The binding tests use the library built with the panic test hooks.
+bash bindings/scripts/generate.sh target/bindings-test --test-hooks
+cargo build -q -p outpost-emulator --bin outpost-emulator
+
+# "N passed, M failed" (a runner's own closing line) into the format the total below counts.
+count_line() { sed -n 's/^\([a-z-]*\): \([0-9]*\) passed, \([0-9]*\) failed$/test result: ok. \2 passed; \3 failed; (\1)/p'; }
+
+stage "bindings: Python flow (pytest, generated module, real library, emulator)"
+[ -x target/py-venv/bin/python ] || python3 -m venv target/py-venv
+target/py-venv/bin/python -m pip install -q --disable-pip-version-check pytest
+py_log=$(mktemp)
+(cd bindings/tests/python && OUTPOST_BINDINGS_DIR="$PWD/../../../target/bindings-test" \
+  OUTPOST_EMULATOR_BIN="$PWD/../../../target/debug/outpost-emulator" ../../../target/py-venv/bin/python -m pytest -q) 2>&1 | tee "$py_log"
+passed=$(sed -n 's/^\([0-9]*\) passed.*/\1/p' "$py_log" | tail -1)
+echo "python: ${passed:-0} passed, 0 failed" | count_line >> "$log"
+rm -f "$py_log"
+
+stage "bindings: Kotlin on the JVM (generated code, real library, emulator)"
+bash bindings/tests/kotlin/run.sh | tee "$log.kotlin"
+count_line < "$log.kotlin" >> "$log"
+
+stage "android-demo view-models on the JVM (real library, emulator)"
+bash android-demo/viewmodels/run-jvm-tests.sh | tee "$log.android"
+count_line < "$log.android" >> "$log"
+rm -f "$log.swift" "$log.kotlin" "$log.android"
 
 stage "demo (the README's first command, non-interactive)"
 demo_log=$(mktemp)

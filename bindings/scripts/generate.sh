@@ -17,10 +17,18 @@ case "$(uname -s)" in
   Darwin) lib="$target/debug/liboutpost_ffi.dylib" ;;
   *) lib="$target/debug/liboutpost_ffi.so" ;;
 esac
-mkdir -p "$out/lib"
+# Generate into a fresh directory, then swap it in: a process that has the old library loaded,
+# or is compiling the old sources, never sees a half-written file (cp over a loaded .so crashes it).
+mkdir -p "$out"
+tmp="$(mktemp -d "$out/.generate.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
 for language in kotlin python swift; do
-  rm -rf "${out:?}/$language"
-  "$target/debug/uniffi-bindgen" generate --library "$lib" --language "$language" --out-dir "$out/$language" --no-format
+  "$target/debug/uniffi-bindgen" generate --library "$lib" --language "$language" --out-dir "$tmp/$language" --no-format
 done
-cp "$lib" "$out/lib/"
+mkdir -p "$tmp/lib"
+cp "$lib" "$tmp/lib/"
+for part in kotlin python swift lib; do
+  if [ -e "$out/$part" ]; then mv "$out/$part" "$tmp/old-$part"; fi
+  mv "$tmp/$part" "$out/$part"
+done
 echo "generated bindings in $out"

@@ -219,11 +219,13 @@ impl OutpostClient {
         self: Arc<Self>,
         provider: Arc<dyn PlatformKeyProvider>,
     ) -> Result<(), OutpostError> {
+        let (alive, watch) = tokio::sync::watch::channel(());
         on_core(async move {
+            let _alive = alive; // dropped with this task when the call is cancelled
             let dir = self.dir.clone();
             let handle = tokio::runtime::Handle::current();
             let vault = blocking(move || {
-                let bridge = Blocking { provider, handle };
+                let bridge = Blocking { provider, handle, alive: watch };
                 Ok(Vault::unlock_with_platform(&dir, &bridge, &OpenOptions::default())?)
             })
             .await?;
@@ -240,11 +242,13 @@ impl OutpostClient {
         self: Arc<Self>,
         provider: Arc<dyn PlatformKeyProvider>,
     ) -> Result<i32, OutpostError> {
+        let (alive, watch) = tokio::sync::watch::channel(());
         on_core(async move {
+            let _alive = alive; // dropped with this task when the call is cancelled
             let open = self.opened()?;
             let handle = tokio::runtime::Handle::current();
             blocking(move || {
-                let bridge = Blocking { provider, handle };
+                let bridge = Blocking { provider, handle, alive: watch };
                 Ok(i32::from(open.vault.add_platform_slot(&bridge)?))
             })
             .await

@@ -46,6 +46,26 @@ pub trait PlatformKeyProvider: Send + Sync {
 pub(crate) struct Blocking {
     pub provider: Arc<dyn PlatformKeyProvider>,
     pub handle: tokio::runtime::Handle,
+    /// Closed when the exported call is cancelled (its task dropped): the wait for the host
+    /// ends at once and the host's future is dropped (uniffi cancels it on the host side).
+    pub alive: tokio::sync::watch::Receiver<()>,
+}
+
+impl Blocking {
+    fn wait<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, PlatformKeyError>>,
+    ) -> Result<T, outpost_core::PlatformKeyError> {
+        let mut alive = self.alive.clone();
+        self.handle
+            .block_on(async move {
+                tokio::select! {
+                    r = call => r,
+                    _ = alive.changed() => Err(PlatformKeyError::Failed { reason: "cancelled".into() }),
+                }
+            })
+            .map_err(core_error)
+    }
 }
 
 fn core_error(e: PlatformKeyError) -> outpost_core::PlatformKeyError {
@@ -57,11 +77,11 @@ fn core_error(e: PlatformKeyError) -> outpost_core::PlatformKeyError {
 
 impl outpost_core::PlatformKeyProvider for Blocking {
     fn wrap(&self, data_key: &[u8]) -> Result<Vec<u8>, outpost_core::PlatformKeyError> {
-        self.handle.block_on(self.provider.wrap(data_key.to_vec())).map_err(core_error)
+        self.wait(self.provider.wrap(data_key.to_vec()))
     }
 
     fn unwrap(&self, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, outpost_core::PlatformKeyError> {
-        self.handle.block_on(self.provider.unwrap(blob.to_vec())).map(Zeroizing::new).map_err(core_error)
+        self.wait(self.provider.unwrap(blob.to_vec())).map(Zeroizing::new)
     }
 }
 
