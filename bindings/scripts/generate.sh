@@ -11,7 +11,7 @@ features=()
 if [ "${2:-}" = "--test-hooks" ]; then features=(--features test-hooks); fi
 target="${CARGO_TARGET_DIR:-$root/target}"
 cd "$root"
-cargo build -q -p outpost-ffi "${features[@]}"
+cargo build -q -p outpost-ffi ${features[@]+"${features[@]}"}  # (bash 3.2-safe empty array)
 cargo build -q -p uniffi-bindgen
 case "$(uname -s)" in
   Darwin) lib="$target/debug/liboutpost_ffi.dylib" ;;

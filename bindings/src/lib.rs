@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(target_os = "android")]
+mod android;
 mod client;
 mod error;
 mod platform;

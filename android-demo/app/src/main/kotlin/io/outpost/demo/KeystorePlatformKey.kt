@@ -54,7 +54,7 @@ class KeystorePlatformKey(
             val cipher = Cipher.getInstance(TRANSFORMATION)
             try {
                 cipher.init(Cipher.ENCRYPT_MODE, existingKey() ?: newKey())
-            } catch (_: KeyPermanentlyInvalidatedException) {
+            } catch (ignored: KeyPermanentlyInvalidatedException) {
                 // Enrolling again after an enrolment change: replace the dead key.
                 deleteKey()
                 cipher.init(Cipher.ENCRYPT_MODE, newKey())
@@ -85,7 +85,7 @@ class KeystorePlatformKey(
             val cipher = Cipher.getInstance(TRANSFORMATION)
             try {
                 cipher.init(Cipher.DECRYPT_MODE, key, GCMParameterSpec(TAG_BYTES * 8, blob, 1, IV_BYTES))
-            } catch (_: KeyPermanentlyInvalidatedException) {
+            } catch (ignored: KeyPermanentlyInvalidatedException) {
                 deleteKey()
                 throw PlatformKeyException.Invalidated()
             }
@@ -93,7 +93,7 @@ class KeystorePlatformKey(
             return authorised.doFinal(blob, 1 + IV_BYTES, blob.size - 1 - IV_BYTES)
         } catch (e: PlatformKeyException) {
             throw e
-        } catch (_: AEADBadTagException) {
+        } catch (ignored: AEADBadTagException) {
             throw PlatformKeyException.Failed("the blob does not belong to this key")
         } catch (e: GeneralSecurityException) {
             throw PlatformKeyException.Failed("keystore: ${e.javaClass.simpleName}")
@@ -159,7 +159,7 @@ class KeystorePlatformKey(
         if (strongBox) {
             try {
                 return generate(strongBox = true)
-            } catch (_: StrongBoxUnavailableException) {
+            } catch (ignored: StrongBoxUnavailableException) {
                 // Fall through to the TEE.
             }
         }

@@ -64,7 +64,7 @@ fun SignInScreen(app: OutpostDemoApp, redirects: MutableStateFlow<String?>, onSi
             try {
                 CustomTabsIntent.Builder().setShowTitle(true).build().launchUrl(context, Uri.parse(st.url))
                 vm.browserOpened()
-            } catch (_: ActivityNotFoundException) {
+            } catch (ignored: ActivityNotFoundException) {
                 app.autoLock.backFromBrowser()
                 vm.reset()
             }

@@ -47,7 +47,7 @@ class AutoLock(
         pending = scope.launch {
             try {
                 c.checkpoint()
-            } catch (_: OutpostException) {
+            } catch (ignored: OutpostException) {
                 // Locked already, or nothing to checkpoint: locking below is what matters.
             }
             val wait = browserUntil - clock()

@@ -100,7 +100,7 @@ internal object SignInPages {
                 .map { it.groupValues[1] to unescape(it.groupValues[2]) }.toMutableList()
             when {
                 "id=\"i0116\"" in page -> { fields += "loginfmt" to user.upn; fields += "passwd" to user.password }
-                "idTxtBx_SAOTCC_OTC" in page -> fields += "otc" to Totp.code(user.totpSecret)
+                "idTxtBx_SAOTCC_OTC" in page -> fields += "otc" to freshTotp(user.totpSecret)
                 "idBtn_Accept" in page -> fields += "decision" to "accept"
                 else -> error("unexpected page: ${page.take(500)}")
             }
@@ -108,6 +108,13 @@ internal object SignInPages {
             answer = send(url, fields)
         }
         error("too many pages")
+    }
+
+    /** A code with a few seconds of its 30-second step left, so it is still valid on arrival. */
+    private fun freshTotp(secret: String): String {
+        val intoStep = System.currentTimeMillis() % 30_000
+        if (intoStep > 26_000) Thread.sleep(30_000 - intoStep + 250)
+        return Totp.code(secret)
     }
 
     private class Answer(val status: Int, val location: String?, val body: String)
