@@ -85,9 +85,9 @@ async fn drive(
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
+        .map_err(|e| format!("HTTP client: {}", e.without_url()))?;
     let mut url = Url::parse(start).map_err(|_| "the sign-in URL is not a URL".to_string())?;
-    let mut resp = http.get(url.clone()).send().await.map_err(|e| format!("sign-in page: {e}"))?;
+    let mut resp = http.get(url.clone()).send().await.map_err(|e| format!("sign-in page: {}", e.without_url()))?;
     let mut confirmed = false;
     for _ in 0..12 {
         if resp.status().is_redirection() {
@@ -100,16 +100,16 @@ async fn drive(
             if let Some(base) = redirect_base {
                 if is_loopback(&next) && next.port() == base.port() {
                     (person.say)("browser: redirected back to the CLI's loopback listener");
-                    http.get(next).send().await.map_err(|e| format!("loopback redirect: {e}"))?;
+                    http.get(next).send().await.map_err(|e| format!("loopback redirect: {}", e.without_url()))?;
                     return Ok(());
                 }
             }
             url = next;
-            resp = http.get(url.clone()).send().await.map_err(|e| format!("redirect: {e}"))?;
+            resp = http.get(url.clone()).send().await.map_err(|e| format!("redirect: {}", e.without_url()))?;
             continue;
         }
         let status = resp.status();
-        let page = resp.text().await.map_err(|e| format!("sign-in page: {e}"))?;
+        let page = resp.text().await.map_err(|e| format!("sign-in page: {}", e.without_url()))?;
         let Some(form) = first_form(&page) else {
             if confirmed && status.is_success() {
                 (person.say)("browser: the device sign-in is confirmed");
@@ -140,7 +140,12 @@ async fn drive(
             return Err(format!("an unexpected sign-in page (HTTP {status})"));
         }
         url = url.join(&form.action).map_err(|_| "a form with a bad action".to_string())?;
-        resp = http.post(url.clone()).form(&fields).send().await.map_err(|e| format!("sign-in form: {e}"))?;
+        resp = http
+            .post(url.clone())
+            .form(&fields)
+            .send()
+            .await
+            .map_err(|e| format!("sign-in form: {}", e.without_url()))?;
     }
     Err("too many sign-in pages".into())
 }
