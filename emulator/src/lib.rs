@@ -348,6 +348,14 @@ impl EmulatorHandle {
         id
     }
 
+    /// Removes every pending fault; returns how many were left.
+    pub fn clear_faults(&self) -> usize {
+        let mut faults = state::lock(&self.shared.faults);
+        let n = faults.len();
+        faults.clear();
+        n
+    }
+
     /// The request log (newest 100,000 requests).
     pub fn requests(&self) -> Vec<control::LogEntry> {
         state::lock(&self.shared.log).entries.iter().cloned().collect()

@@ -11,6 +11,8 @@ use outpost_core::{
 };
 use zeroize::Zeroizing;
 
+pub mod world;
+
 pub const PASSWORD: &[u8] = b"correct horse battery staple";
 
 /// A clock tests move by hand.
