@@ -3,6 +3,7 @@
 pub mod auth;
 pub(crate) mod dataverse;
 pub mod error;
+mod failpoint;
 pub mod store;
 pub mod sync;
 pub mod vault;

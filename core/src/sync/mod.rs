@@ -274,25 +274,7 @@ pub fn bench_parse_page(
     Ok((page.rows, page.next_link, page.delta_link))
 }
 
-/// A named point where tests can kill the process (feature `failpoints`; environment
-/// `OUTPOST_FAILPOINT=<name>[:<nth hit>]`). Prints the hit to stderr, then aborts.
-#[cfg_attr(not(feature = "failpoints"), inline(always))]
-pub(crate) fn failpoint(name: &str) {
-    #[cfg(feature = "failpoints")]
-    {
-        use std::sync::atomic::AtomicU64;
-        static HITS: AtomicU64 = AtomicU64::new(0);
-        if let Ok(spec) = std::env::var("OUTPOST_FAILPOINT") {
-            let (want, nth) = spec.split_once(':').map_or((spec.as_str(), 1), |(n, k)| (n, k.parse().unwrap_or(1)));
-            if want == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 >= nth {
-                eprintln!("failpoint {name} hit");
-                std::process::abort();
-            }
-        }
-    }
-    #[cfg(not(feature = "failpoints"))]
-    let _ = name;
-}
+pub(crate) use crate::failpoint::failpoint;
 
 struct Inner {
     store: Arc<Store>,

@@ -72,9 +72,13 @@ impl VaultPaths {
         }
         {
             let mut f = opts.open(&self.keys_tmp)?;
-            f.write_all(&bytes)?;
+            let (head, tail) = bytes.split_at(bytes.len() / 2);
+            f.write_all(head)?;
+            crate::failpoint::failpoint("vault.keyslot.mid_write");
+            f.write_all(tail)?;
             f.sync_all()?;
         }
+        crate::failpoint::failpoint("vault.keyslot.before_rename");
         fs::rename(&self.keys_tmp, &self.keys)?;
         sync_dir(&self.dir)
     }

@@ -693,7 +693,9 @@ impl Vault {
         let rotation = Rotation { to_generation, new_dek_check: dek_check(&file.vault_id, &new_dek), entries };
         file.rotation = Some(rotation.clone());
         self.paths.write_keys(&file)?;
+        crate::failpoint::failpoint("vault.rotate.after_journal");
         self.store.rekey(&new_dek)?;
+        crate::failpoint::failpoint("vault.rotate.after_rekey");
         finish_rotation(&mut file, rotation);
         self.paths.write_keys(&file)?;
         self.dek = new_dek;
