@@ -447,6 +447,18 @@ fn row_edit(s: &Shared, set: &str, id: Option<&str>, upn: Option<&str>, body: &[
     }
 }
 
+/// Updates rows as `upn` in-process (what `PATCH /_emulator/tables/{set}/rows/{id}` does, without
+/// HTTP): each `(id, body)` is an upsert. Returns the first failure's status and body.
+pub(crate) fn patch_rows(s: &Shared, set: &str, upn: &str, rows: &[(String, J)]) -> Result<(), String> {
+    for (id, body) in rows {
+        let r = row_edit(s, set, Some(id), Some(upn), body.to_string().as_bytes(), false);
+        if !r.status().is_success() {
+            return Err(format!("{set}({id}): HTTP {}", r.status()));
+        }
+    }
+    Ok(())
+}
+
 /// `POST /_emulator/tables/{set}/rows?as=<upn>`: create a row as another user.
 pub async fn create_row(
     State(s): State<Arc<Shared>>,

@@ -356,6 +356,23 @@ impl EmulatorHandle {
         n
     }
 
+    /// Updates rows as `upn` without going through HTTP (bulk server-side changes for tests):
+    /// each `(id, body)` is an upsert with the Web API's JSON body.
+    ///
+    /// # Errors
+    /// The first row that fails, with its HTTP status.
+    pub fn patch_rows(&self, entity_set: &str, upn: &str, rows: &[(String, serde_json::Value)]) -> Result<(), String> {
+        control::patch_rows(&self.shared, entity_set, upn, rows)
+    }
+
+    /// Requests logged after sequence number `seq` (cheap: reads from the newest end).
+    pub fn requests_since(&self, seq: u64) -> Vec<control::LogEntry> {
+        let log = state::lock(&self.shared.log);
+        let mut out: Vec<control::LogEntry> = log.entries.iter().rev().take_while(|e| e.seq > seq).cloned().collect();
+        out.reverse();
+        out
+    }
+
     /// The request log (newest 100,000 requests).
     pub fn requests(&self) -> Vec<control::LogEntry> {
         state::lock(&self.shared.log).entries.iter().cloned().collect()
