@@ -281,6 +281,10 @@ impl Error {
 /// (`SQLITE_NOTADB`): another vault's database, a plain file, or a damaged first page.
 pub(crate) const WRONG_DB_KEY: &str = "database (not a database, or not encrypted with this vault's key)";
 
+/// `Storage::reason` when the device is full (`SQLITE_FULL`, `ENOSPC`). The transaction was
+/// rolled back; nothing committed before is lost, and the sync resumes once space is freed.
+pub(crate) const DISK_FULL: &str = "the device is full: free some space, then sync again";
+
 /// The mapping from SQLite errors: the one place a `rusqlite::Error` becomes public.
 ///
 /// SQLite's messages can quote SQL text but never bound values, and we never put values into
@@ -291,6 +295,7 @@ impl From<rusqlite::Error> for Error {
         match e.sqlite_error_code() {
             Some(ErrorCode::NotADatabase) => Error::corrupt(WRONG_DB_KEY),
             Some(ErrorCode::DatabaseCorrupt) => Error::corrupt("database (malformed)"),
+            Some(ErrorCode::DiskFull) => Error::storage(DISK_FULL),
             _ => Error::storage(e),
         }
     }
@@ -298,6 +303,9 @@ impl From<rusqlite::Error> for Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            return Error::storage(DISK_FULL);
+        }
         Error::storage(format!("I/O: {}", e.kind()))
     }
 }

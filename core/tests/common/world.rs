@@ -49,7 +49,16 @@ pub fn test_config() -> SyncConfig {
 }
 
 pub async fn client_with(emu: &EmulatorHandle, profile: SyncProfile, config: SyncConfig) -> Client {
-    let dir = tempfile::tempdir().unwrap();
+    client_in(tempfile::tempdir().unwrap(), emu, profile, config).await
+}
+
+/// A client whose vault lives in `dir`.
+pub async fn client_in(
+    dir: tempfile::TempDir,
+    emu: &EmulatorHandle,
+    profile: SyncProfile,
+    config: SyncConfig,
+) -> Client {
     let vault = create(dir.path());
     let org = OrgUrl::parse(emu.org_url()).unwrap();
     let auth = Auth::new(emulator_auth_config(emu.org_url(), &emu.authority(), &emu.client_id()), vault.shared_store())
