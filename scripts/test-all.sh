@@ -32,6 +32,12 @@ cargo test --workspace --all-targets --features outpost-core/failpoints 2>&1 | t
 stage "doc tests"
 cargo test --workspace --doc 2>&1 | tee -a "$log"
 
+# The secret scan (cli/tests/secrets.rs: demo and CLI at TRACE, vault files, file modes) runs in
+# "rust tests" above.
+stage "licences and bans of every dependency (cargo-deny, offline; installs it once)"
+bash scripts/check-licenses.sh
+echo "test result: ok. 1 passed; 0 failed; (cargo-deny licenses and bans)" >> "$log"
+
 stage "browser sign-in test (headless Chromium on the emulator's pages)"
 bash emulator/tests/browser/run.sh
 echo "test result: ok. 1 passed; 0 failed; (browser sign-in)" >> "$log"
