@@ -14,7 +14,7 @@ use outpost_core::{
     CreateOptions, Filter, KdfParams, OpenOptions, Query, ServerRow, Store, TableSpec, Value, Values, Vault,
 };
 
-const PASSWORD: &[u8] = b"benchmark password";
+pub(crate) const PASSWORD: &[u8] = b"benchmark password";
 const WORDS: &[&str] = &[
     "service",
     "contract",
@@ -49,9 +49,9 @@ const WORDS: &[&str] = &[
 ];
 
 /// Deterministic xorshift so runs are comparable.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -64,7 +64,7 @@ impl Rng {
 
 /// ~1 KB rows. Row 4242 alone holds "zymurgy"; every 8th row holds "frequent" (12.5 %);
 /// "copper" and "willow" are both common, their conjunction rarer.
-fn row(i: usize, rng: &mut Rng) -> ServerRow {
+pub(crate) fn row(i: usize, rng: &mut Rng) -> ServerRow {
     let mut name = format!("{} {} {}", rng.word(), rng.word(), i);
     if i == 4242 {
         name.push_str(" zymurgy");
@@ -88,7 +88,7 @@ fn row(i: usize, rng: &mut Rng) -> ServerRow {
     ServerRow { id, values: v, etag: Some(format!("W/\"{i}\"")) }
 }
 
-fn spec(searchable: bool) -> TableSpec {
+pub(crate) fn spec(searchable: bool) -> TableSpec {
     TableSpec {
         entity_set: "accounts".into(),
         primary_id: "accountid".into(),
@@ -98,7 +98,7 @@ fn spec(searchable: bool) -> TableSpec {
 }
 
 /// Insert `n` rows in 5,000-row transactions; rows/s.
-fn fill(store: &Store, n: usize, searchable: bool) -> f64 {
+pub(crate) fn fill(store: &Store, n: usize, searchable: bool) -> f64 {
     store.register_table(&spec(searchable)).unwrap();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let start = Instant::now();
@@ -111,13 +111,13 @@ fn fill(store: &Store, n: usize, searchable: bool) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn percentiles(mut v: Vec<Duration>) -> (f64, f64) {
+pub(crate) fn percentiles(mut v: Vec<Duration>) -> (f64, f64) {
     v.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     (ms(v[v.len() / 2]), ms(v[(v.len() * 95 / 100).min(v.len() - 1)]))
 }
 
-fn time_n(n: usize, mut f: impl FnMut()) -> (f64, f64) {
+pub(crate) fn time_n(n: usize, mut f: impl FnMut()) -> (f64, f64) {
     f(); // warm
     percentiles(
         (0..n)
@@ -130,7 +130,7 @@ fn time_n(n: usize, mut f: impl FnMut()) -> (f64, f64) {
     )
 }
 
-fn dir_size(p: &Path) -> u64 {
+pub(crate) fn dir_size(p: &Path) -> u64 {
     std::fs::read_dir(p).unwrap().flatten().map(|e| e.metadata().map(|m| m.len()).unwrap_or(0)).sum()
 }
 

@@ -352,12 +352,20 @@ impl Store {
             create_fts(tx, table_id)?;
             sync_indexes(tx, table_id, &spec.sortable)?;
             if before.is_some_and(|b| b != searchable) {
-                let mut stmt = tx.prepare("SELECT rid, json(data) FROM record WHERE table_id = ?1")?;
-                let rows: Vec<(i64, String)> =
-                    stmt.query_map([table_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
-                drop(stmt);
-                for (rid, json) in rows {
-                    fts_put(tx, rid, table_id, &from_json(&json)?, &cols, false)?;
+                // In chunks by rowid: memory stays bounded for tables of millions of rows.
+                let mut stmt = tx.prepare(
+                    "SELECT rid, json(data) FROM record WHERE table_id = ?1 AND rid > ?2 ORDER BY rid LIMIT 2000",
+                )?;
+                let mut after = i64::MIN;
+                loop {
+                    let rows: Vec<(i64, String)> = stmt
+                        .query_map(params![table_id, after], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    let Some(&(last, _)) = rows.last() else { break };
+                    for (rid, json) in rows {
+                        fts_put(tx, rid, table_id, &from_json(&json)?, &cols, false)?;
+                    }
+                    after = last;
                 }
             }
             Ok(())

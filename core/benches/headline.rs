@@ -1,36 +1,50 @@
-//! Sync benchmark against the emulator running as a separate process: prints one table of
-//! figures (not a pass/fail test).
-//!
-//! Build the emulator first, with the same target directory, then run the bench:
+//! The headline benchmark: one command, one table of figures, each beside a baseline measured in
+//! the same run (not a pass/fail test). `bash scripts/bench.sh` builds what it needs and runs it:
 //!
 //! ```sh
-//! cargo build --release -p outpost-emulator
-//! cargo bench -p outpost-core --features bench-internals --bench sync
+//! cargo build --release -p outpost-emulator          # the emulator, a separate process
+//! cargo build --profile mobile -p outpost-ffi         # the bindings library, for its size
+//! cargo bench -p outpost-core --features bench-internals --bench headline
 //! ```
 //!
 //! The bench looks for `outpost-emulator` in the profile directory of its own executable
 //! (`<target-dir>/release/outpost-emulator`; a bench cannot build another package itself) and
 //! exits non-zero with a message when it is missing. It starts it with
-//! `--port 0 --json --rows N --seed 42` and kills it at the end.
+//! `--port 0 --json --rows N --seed 42` and kills it at the end; the emulator's memory and CPU are
+//! not the client's.
 //!
 //! What it measures, all in one run:
 //! 1. **Initial sync** of the default profile (accounts, contacts, tasks) with the default
 //!    `SyncConfig` (page size 1,000, concurrency 3), signed in as bob with the password grant, into
-//!    a fresh vault (`KdfParams::FLOOR`): wall time, rows/s, and the client's peak RSS (`VmHWM`
-//!    of this process after the sync; the emulator is another process and is not counted).
-//! 2. **Raw-ingest floor:** the same tracked page bodies (same `$select`, `Prefer` and page size,
-//!    following next links) fetched into memory first, then replayed from memory through the
-//!    pull's own parser and `Store::apply_page` with its checkpoints, into a fresh keyed vault
-//!    and into an unkeyed store (SQLCipher's cost), tables declared as the engine declares them.
+//!    a fresh vault (`KdfParams::FLOOR`): wall time and rows/s. **Raw-ingest floor:** the same
+//!    tracked page bodies fetched into memory first, then replayed from memory through the pull's
+//!    own parser and `Store::apply_page` with its checkpoints, into a fresh keyed vault, into an
+//!    unkeyed store (SQLCipher's cost), and into a keyed vault whose full-text index is built after
+//!    the load (the alternative the issue allows).
+//! 2. **Peak RSS** (`VmHWM`) of the client: after the N-row sync in this process, and over an
+//!    initial sync of 1,000,000 rows in a child process of its own (with its own emulator).
 //! 3. **Incremental sync:** 10 rows changed on the server (as admin, over the three tables), then
 //!    one `sync()` (push of an empty outbox included), 5 rounds: p50 and max. Then 5 syncs with
 //!    nothing changed.
+//! 4. **Push of 1,000 local updates:** requests and time, with `$batch` of 100 (the default), one
+//!    row per request, and `$batch` of 10 four at a time.
+//! 5. **The vault:** unlock at the default Argon2id parameters, `change_password`, the re-wrap
+//!    alone (no KDF) at 1 MB and at 1 GB of data, and `PRAGMA rekey` of the same data.
+//! 6. **Local reads** at N rows of ~1 KB (the store bench's data, with known term frequencies):
+//!    get by id, a filtered page of 50, full-text search for a selective term, a prefix, two
+//!    terms and a term in 12.5 % of rows; p50 and p95, warm and cold.
+//! 7. **The bindings library's size** (stripped `mobile` profile, x86_64 Linux as a proxy).
 //!
-//! Options (env): `OUTPOST_BENCH_SYNC_ROWS` (default 100000: 50 % accounts, 30 % contacts,
-//! 20 % tasks); `OUTPOST_BENCH_WRITE_DOCS=1` writes the figures into `docs/performance.md`
-//! (section "## Sync", one block per row count, replaced on a re-run); otherwise it only prints.
+//! Options (env): `OUTPOST_BENCH_ROWS` (default 100000: 50 % accounts, 30 % contacts, 20 % tasks);
+//! `OUTPOST_BENCH_RSS_ROWS` (default 1000000; 0 skips the child); `OUTPOST_BENCH_GB_ROWS` (rows of
+//! the "1 GB" database, default 1000000; 0 skips it); `OUTPOST_BENCH_WRITE_DOCS=1` writes the table
+//! into `docs/performance.md` (section "## Headline figures", one block per row count).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
+
+#[allow(dead_code)] // its own `main` and figures are not used here
+#[path = "store.rs"]
+mod store_bench;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -43,9 +57,11 @@ use outpost_core::store::Checkpoint;
 use outpost_core::sync::{
     bench_parse_page, NoObserver, SyncConfig, SyncEngine, SyncOptions, SyncProfile, SyncSummary, TableProfile,
 };
-use outpost_core::{Auth, AuthConfig, CreateOptions, KdfParams, OrgUrl, Query, Store, TableSpec, Vault};
+use outpost_core::{
+    Auth, AuthConfig, CreateOptions, Filter, KdfParams, OpenOptions, OrgUrl, Query, Store, TableSpec, Value, Vault,
+};
 
-const PASSWORD: &[u8] = b"benchmark password";
+use store_bench::PASSWORD;
 const SEED: u64 = 42;
 const ROUNDS: usize = 5;
 const BOB: &str = "bob@contoso.test";
@@ -56,6 +72,23 @@ const GOAL_FLOOR_RATIO: f64 = 0.7;
 const GOAL_INCREMENTAL_MS: f64 = 50.0;
 const GOAL_RSS_MIB: f64 = 100.0;
 const GOAL_RSS_ROWS: usize = 1_000_000;
+const GOAL_PUSH_REQUESTS: u64 = 20;
+const GOAL_REWRAP_MS: f64 = 5.0;
+const GOAL_FTS_SELECTIVE_MS: f64 = 5.0;
+const GOAL_FTS_COMMON_MS: f64 = 20.0;
+const GOAL_LIB_BYTES: u64 = 8_000_000;
+const PUSH_ROWS: usize = 1_000;
+/// (label, entries per `$batch`, `$batch` requests at once)
+const PUSH_VARIANTS: [(&str, usize, usize); 3] = [
+    ("$batch of 100 (default), 3 at once", 100, 3),
+    ("one row per request, 1 at a time", 1, 1),
+    ("$batch of 10, 4 at once", 10, 4),
+];
+
+struct Options {
+    gb_rows: usize,
+    rss_rows: usize,
+}
 
 /// The emulator process; killed when dropped (also on a panic).
 struct Emulator {
@@ -329,6 +362,45 @@ fn fig(name: impl Into<String>, value: String, baseline: impl Into<String>, rati
     Figure { name: name.into(), value, baseline: baseline.into(), ratio: ratio.into() }
 }
 
+/// The figures as a Markdown table.
+fn render(figures: &[Figure]) -> String {
+    let w = [
+        figures.iter().map(|f| f.name.chars().count()).max().unwrap_or(6).max(6),
+        figures.iter().map(|f| f.value.chars().count()).max().unwrap_or(5).max(5),
+        figures.iter().map(|f| f.baseline.chars().count()).max().unwrap_or(8).max(8),
+        8,
+    ];
+    let pad = |t: &str, n: usize, right: bool| {
+        let fill = " ".repeat(n.saturating_sub(t.chars().count()));
+        if right {
+            format!("{fill}{t}")
+        } else {
+            format!("{t}{fill}")
+        }
+    };
+    let mut out = format!(
+        "| {} | {} | {} | {} |\n|{}|{}|{}|{}|\n",
+        pad("figure", w[0], false),
+        pad("value", w[1], true),
+        pad("baseline", w[2], true),
+        pad("ratio", w[3], true),
+        "-".repeat(w[0] + 2),
+        "-".repeat(w[1] + 2),
+        "-".repeat(w[2] + 2),
+        "-".repeat(w[3] + 2),
+    );
+    for f in figures {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            pad(&f.name, w[0], false),
+            pad(&f.value, w[1], true),
+            pad(&f.baseline, w[2], true),
+            pad(&f.ratio, w[3], true)
+        ));
+    }
+    out
+}
+
 fn today() -> String {
     // Civil date from Unix days (H. Hinnant's algorithm), UTC.
     let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
@@ -377,8 +449,8 @@ fn machine() -> String {
 fn write_docs(rows: usize, block_body: &str) -> std::io::Result<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/performance.md");
     let doc = std::fs::read_to_string(&path)?;
-    let begin = format!("<!-- sync-bench rows={rows} begin: written by the sync bench -->");
-    let end = format!("<!-- sync-bench rows={rows} end -->");
+    let begin = format!("<!-- headline-bench rows={rows} begin: written by the headline bench -->");
+    let end = format!("<!-- headline-bench rows={rows} end -->");
     let block = format!("{begin}\n{block_body}{end}\n");
     let new_doc = if let (Some(b), Some(e)) = (doc.find(&begin), doc.find(&end)) {
         let e = e + end.len() + usize::from(doc[e + end.len()..].starts_with('\n'));
@@ -390,7 +462,7 @@ fn write_docs(rows: usize, block_body: &str) -> std::io::Result<PathBuf> {
         let mut stop = doc.len();
         for line in doc.split_inclusive('\n') {
             let t = line.trim_end();
-            if start.is_none() && (t == "## Sync" || t.starts_with("## Sync ")) {
+            if start.is_none() && t == SECTION_HEADING {
                 start = Some(offset);
             } else if start.is_some() && t.starts_with("## ") {
                 stop = offset;
@@ -403,7 +475,7 @@ fn write_docs(rows: usize, block_body: &str) -> std::io::Result<PathBuf> {
             Some(start) => {
                 let section = &doc[start..stop];
                 // After the last block of the section, else at its end (before trailing blank lines).
-                let at = match section.rfind("<!-- sync-bench rows=") {
+                let at = match section.rfind("<!-- headline-bench rows=") {
                     Some(i) => start + i + section[i..].find("-->\n").map_or(section.len() - i, |k| k + 4),
                     None => start + section.trim_end().len(),
                 };
@@ -419,33 +491,33 @@ fn write_docs(rows: usize, block_body: &str) -> std::io::Result<PathBuf> {
     Ok(path)
 }
 
-const SECTION_INTRO: &str = "## Sync
+const SECTION_HEADING: &str = "## Headline figures";
 
-- **Command:** `cargo build --release -p outpost-emulator`, then
-  `cargo bench -p outpost-core --features bench-internals --bench sync`
-  (`OUTPOST_BENCH_SYNC_ROWS`, default 100000; `OUTPOST_BENCH_WRITE_DOCS=1` rewrites the blocks
-  below). The bench starts the emulator binary from the same target directory as a separate
-  process (`--port 0 --json --rows N --seed 42`) and stops with a message if it is not built.
-- **Initial sync:** default profile (accounts, contacts, tasks), default `SyncConfig` (page size
-  1,000, 3 tables at once), signed in as bob with the password grant, fresh vault
-  (`KdfParams::FLOOR`). Peak RSS is this process's `VmHWM` after the initial sync; the emulator is
-  another process and is not counted.
-- **Raw-ingest floor:** the same tracked page bodies (same `$select`, `Prefer`, page size, next
-  links) fetched into memory first, then replayed from memory, one page after the other, through
-  the pull's own parser and `Store::apply_page` with its checkpoints, tables declared as the engine
-  declares them; into a fresh keyed vault, and into an unkeyed store for SQLCipher's cost.
-- **Incremental:** 10 rows changed on the server as admin (4 accounts, 3 contacts, 3 tasks), then
-  one `sync()` (push of the empty outbox, metadata probe and three delta requests included);
-  5 rounds. Then 5 syncs with nothing changed.
+const SECTION_INTRO: &str = "## Headline figures
+
+`bash scripts/bench.sh` (issue 8): builds the emulator (release) and the bindings library
+(`mobile` profile), then runs `cargo bench -p outpost-core --features bench-internals --bench
+headline` with `OUTPOST_BENCH_WRITE_DOCS=1`, which rewrites the blocks below. What each row
+measures is in the bench's header comment (`core/benches/headline.rs`); the sections after this
+one are the earlier, separate benches that the headline bench grew out of.
 ";
 
+fn env_usize(key: &str) -> Option<usize> {
+    std::env::var(key).ok().and_then(|s| s.parse().ok())
+}
+
 fn main() -> ExitCode {
-    let rows: usize =
-        std::env::var("OUTPOST_BENCH_SYNC_ROWS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000).max(100);
+    let rows =
+        env_usize("OUTPOST_BENCH_ROWS").or_else(|| env_usize("OUTPOST_BENCH_SYNC_ROWS")).unwrap_or(100_000).max(100);
+    let opts = Options {
+        gb_rows: env_usize("OUTPOST_BENCH_GB_ROWS").unwrap_or(1_000_000),
+        rss_rows: env_usize("OUTPOST_BENCH_RSS_ROWS").unwrap_or(GOAL_RSS_ROWS),
+    };
     let Some(bin) = emulator_binary() else {
         eprintln!(
-            "sync bench: the emulator binary was not found next to this bench (expected {}).\n\
-             Build it first, with the same target directory:\n    cargo build --release -p outpost-emulator",
+            "bench: the emulator binary was not found next to this bench (expected {}).\n\
+             Build it first, with the same target directory:\n    cargo build --release -p outpost-emulator\n\
+             (scripts/bench.sh does this)",
             std::env::current_exe()
                 .ok()
                 .and_then(|e| Some(e.parent()?.parent()?.join("outpost-emulator")))
@@ -454,11 +526,15 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(run(&bin, rows));
+    if let Some(n) = env_usize("OUTPOST_BENCH_RSS_CHILD") {
+        rt.block_on(rss_child_main(&bin, n));
+        return ExitCode::SUCCESS;
+    }
+    rt.block_on(run(&bin, rows, &opts));
     ExitCode::SUCCESS
 }
 
-async fn run(bin: &Path, rows: usize) {
+async fn run(bin: &Path, rows: usize, opts: &Options) {
     let profile = SyncProfile::default_profile();
     let config = SyncConfig::default();
     eprintln!("sync bench: starting {} with {rows} rows", bin.display());
@@ -483,7 +559,8 @@ async fn run(bin: &Path, rows: usize) {
     )
     .unwrap();
     auth.sign_in_with_password(BOB, emu.password(BOB).as_bytes()).await.unwrap();
-    let engine = SyncEngine::new(vault.shared_store(), Arc::new(auth), &org, profile.clone(), config.clone()).unwrap();
+    let auth = Arc::new(auth);
+    let engine = SyncEngine::new(vault.shared_store(), auth.clone(), &org, profile.clone(), config.clone()).unwrap();
     let rss_before = status_kib(None, "VmRSS");
     eprintln!("sync bench: initial sync");
     let (initial, summary) = sync_once(&engine).await;
@@ -504,8 +581,11 @@ async fn run(bin: &Path, rows: usize) {
     let floor_vault = Vault::create(&floor_dir.path().join("vault"), PASSWORD, &fast).unwrap();
     let plain = Store::open_unkeyed_for_bench(&floor_dir.path().join("plain.db")).unwrap();
     let engine_specs = store.tables().unwrap();
+    let late_dir = tempfile::tempdir().unwrap();
+    let late_vault = Vault::create(late_dir.path(), PASSWORD, &fast).unwrap();
     let (mut keyed_t, mut plain_t, mut parse_t, mut floor_rows, mut captured) =
         (Duration::ZERO, Duration::ZERO, Duration::ZERO, 0u64, 0usize);
+    let (mut late_ingest_t, mut late_index_t) = (Duration::ZERO, Duration::ZERO);
     for t in &profile.tables {
         let state = store.sync_state(&t.entity_set).unwrap();
         let meta: Meta = serde_json::from_str(state.metadata.as_deref().unwrap()).unwrap();
@@ -523,6 +603,14 @@ async fn run(bin: &Path, rows: usize) {
         floor_rows += n;
         let (k, _, _) = replay(&plain, &plan, &bodies);
         plain_t += k;
+        // The same ingest with the full-text index built afterwards, in one pass over the table.
+        let without_fts = TableSpec { searchable: Vec::new(), ..plan.spec.clone() };
+        late_vault.store().register_table(&without_fts).unwrap();
+        let (k, _, _) = replay(late_vault.store(), &plan, &bodies);
+        late_ingest_t += k;
+        let started = Instant::now();
+        late_vault.store().register_table(&plan.spec).unwrap();
+        late_index_t += started.elapsed();
         drop(bodies);
         // Same rows as the engine stored (first 200 records of the table).
         let q = Query { limit: 200, ..Query::default() };
@@ -542,7 +630,9 @@ async fn run(bin: &Path, rows: usize) {
     let floor_rate = floor_rows as f64 / keyed_t.as_secs_f64();
     let plain_rate = floor_rows as f64 / plain_t.as_secs_f64();
     let parse_rate = floor_rows as f64 / parse_t.as_secs_f64();
+    let late_rate = floor_rows as f64 / (late_ingest_t + late_index_t).as_secs_f64();
     drop(plain);
+    late_vault.lock().unwrap();
     floor_vault.lock().unwrap();
 
     // --- 3. Incremental sync: 10 server changes, then one sync; 5 rounds. Then unchanged syncs.
@@ -584,138 +674,214 @@ async fn run(bin: &Path, rows: usize) {
     let idle_ms: Vec<String> = unchanged.iter().map(|d| format!("{:.1}", ms(*d))).collect();
     let (inc_p50, inc_max) = p50_max(incremental);
     let (idle_p50, idle_max) = p50_max(unchanged);
+
+    // --- 4. Push of 1,000 local updates: batched (the default), one row per request, and
+    //        10 per batch several at once (Microsoft's advice for bulk writes).
+    eprintln!("bench: push of {PUSH_ROWS} local updates, three ways");
+    let account_ids: Vec<String> = {
+        let q = Query { limit: (PUSH_VARIANTS.len() * PUSH_ROWS) as u32, ..Query::default() };
+        store.query("accounts", &q).unwrap().records.into_iter().map(|r| r.id).collect()
+    };
+    assert_eq!(account_ids.len(), PUSH_VARIANTS.len() * PUSH_ROWS, "not enough accounts for the push bench");
+    let mut pushes = Vec::new();
+    for (k, (label, batch, parallel)) in PUSH_VARIANTS.iter().enumerate() {
+        let cfg = SyncConfig {
+            push_batch_size: *batch,
+            concurrency: *parallel,
+            max_requests_in_flight: (*parallel).max(config.max_requests_in_flight),
+            ..config.clone()
+        };
+        let e = SyncEngine::new(store.clone(), auth.clone(), &org, profile.clone(), cfg).unwrap();
+        for id in &account_ids[k * PUSH_ROWS..(k + 1) * PUSH_ROWS] {
+            let v = [("telephone1".to_string(), Value::text(format!("push bench {k}")))].into();
+            store.update("accounts", id, v).unwrap();
+        }
+        let start = Instant::now();
+        let s = e.sync(SyncOptions { pull: false, ..SyncOptions::default() }, Arc::new(NoObserver)).await.unwrap();
+        let took = start.elapsed();
+        assert_eq!(s.push.pushed, PUSH_ROWS as u64, "{label}: {s:?}");
+        assert_eq!(store.pending_count().unwrap(), 0, "{label}");
+        pushes.push((*label, s.requests, s.push.batches, took));
+    }
     let emu_hwm = status_kib(Some(emu_pid), "VmHWM");
     drop(emu);
     vault.lock().unwrap();
 
+    // --- 5 and 6. The vault (unlock, password change, re-wrap, rekey) and local reads.
+    eprintln!("bench: vault and local reads");
+    let vault_figs = vault_figures(opts.gb_rows);
+    let read_figs = read_figures(rows);
+
+    // --- 2. Peak RSS over an initial sync of 1,000,000 rows, in a child process of its own.
+    let big = (opts.rss_rows > 0).then(|| rss_child(opts.rss_rows));
+
+    // --- 7. The bindings library.
+    let lib = library_size();
+
     // --- Report.
     let ratio = sync_rate / floor_rate;
     let hwm_mib = mib(hwm);
-    let figures = vec![
+    let late_ratio = late_rate / floor_rate;
+    let mut figures = vec![
         fig(
-            format!("initial sync, {} rows, 3 tables", grouped(rows as f64)),
+            format!("1. initial sync, {} rows, 3 tables", grouped(rows as f64)),
             format!("{:.2} s", initial.as_secs_f64()),
             format!("{pages} pages, {:.0} MB", bytes as f64 / 1e6),
             format!("{} req", summary.requests),
         ),
         fig(
-            "initial sync rate",
+            "   initial sync rate",
             format!("{} rows/s", grouped(sync_rate)),
             format!("floor {} rows/s", grouped(floor_rate)),
             format!("{ratio:.2}"),
         ),
         fig(
-            "raw-ingest floor, SQLCipher (parse + apply_page)",
+            "   raw-ingest floor, SQLCipher (parse + apply_page)",
             format!("{} rows/s", grouped(floor_rate)),
             format!("unkeyed {} rows/s", grouped(plain_rate)),
             format!("{:.2}", floor_rate / plain_rate),
         ),
-        fig("raw-ingest floor, unkeyed SQLite", format!("{} rows/s", grouped(plain_rate)), "-", "-"),
+        fig("   raw-ingest floor, unkeyed SQLite", format!("{} rows/s", grouped(plain_rate)), "-", "-"),
         fig(
-            "  parser alone (inside the SQLCipher floor)",
+            "   floor with the FTS index built after the load",
+            format!("{} rows/s", grouped(late_rate)),
+            format!("floor {} rows/s", grouped(floor_rate)),
+            format!("{late_ratio:.2}"),
+        ),
+        fig(
+            "     of which the index build",
+            format!("{:.2} s", late_index_t.as_secs_f64()),
+            format!("ingest {:.2} s", late_ingest_t.as_secs_f64()),
+            "-",
+        ),
+        fig(
+            "   parser alone (inside the SQLCipher floor)",
             format!("{} rows/s", grouped(parse_rate)),
             format!("{:.0} % of floor time", 100.0 * parse_t.as_secs_f64() / keyed_t.as_secs_f64()),
             "-",
         ),
         fig(
-            "client peak RSS (VmHWM) after initial sync",
+            format!("2. client peak RSS, initial sync of {} rows", grouped(rows as f64)),
             format!("{hwm_mib:.1} MiB"),
-            format!("goal {GOAL_RSS_MIB:.0} MiB @ 1M rows"),
-            format!("{:.2}", hwm_mib / GOAL_RSS_MIB),
-        ),
-        fig(
-            "  client RSS before / after initial sync",
-            format!("{:.1} / {:.1} MiB", mib(rss_before), mib(rss_after)),
-            "-",
+            format!("before {:.1}, after {:.1} MiB", mib(rss_before), mib(rss_after)),
             "-",
         ),
-        fig("  emulator peak RSS (own process, not counted)", format!("{:.1} MiB", mib(emu_hwm)), "-", "-"),
+    ];
+    if let Some(b) = &big {
+        figures.push(fig(
+            format!("   client peak RSS, initial sync of {} rows", grouped(b.rows as f64)),
+            format!("{:.1} MiB", b.hwm_mib),
+            format!("goal {GOAL_RSS_MIB:.0} MiB"),
+            format!("{:.2}", b.hwm_mib / GOAL_RSS_MIB),
+        ));
+        figures.push(fig(
+            format!("     (that sync: {} rows/s)", grouped(b.rate)),
+            format!("{:.0} s", b.seconds),
+            "own process and emulator",
+            "-",
+        ));
+    }
+    figures.push(fig("   emulator peak RSS (own process, not counted)", format!("{:.1} MiB", mib(emu_hwm)), "-", "-"));
+    figures.extend([
         fig(
-            "incremental sync, 10 changes, p50 of 5",
+            "3. incremental sync, 10 changes, p50 of 5",
             format!("{inc_p50:.1} ms"),
             format!("goal {GOAL_INCREMENTAL_MS:.0} ms"),
             format!("{:.2}", inc_p50 / GOAL_INCREMENTAL_MS),
         ),
         fig(
-            "incremental sync, 10 changes, max of 5",
+            "   incremental sync, 10 changes, max of 5",
             format!("{inc_max:.1} ms"),
             format!("goal {GOAL_INCREMENTAL_MS:.0} ms"),
             format!("{:.2}", inc_max / GOAL_INCREMENTAL_MS),
         ),
         fig(
-            "sync with nothing changed, p50 / max of 5",
+            "   sync with nothing changed, p50 / max of 5",
             format!("{idle_p50:.1} / {idle_max:.1} ms"),
             format!("10 changes p50 {inc_p50:.1} ms"),
             format!("{:.2}", idle_p50 / inc_p50),
         ),
-    ];
-    let w = [52usize, 20, 28, 8];
-    let mut table = format!(
-        "| {:<a$} | {:>b$} | {:>c$} | {:>d$} |\n|{}|{}|{}|{}|\n",
-        "figure",
-        "value",
-        "baseline",
-        "ratio",
-        "-".repeat(w[0] + 2),
-        "-".repeat(w[1] + 2),
-        "-".repeat(w[2] + 2),
-        "-".repeat(w[3] + 2),
-        a = w[0],
-        b = w[1],
-        c = w[2],
-        d = w[3]
-    );
-    for f in &figures {
-        table.push_str(&format!(
-            "| {:<a$} | {:>b$} | {:>c$} | {:>d$} |\n",
-            f.name,
-            f.value,
-            f.baseline,
-            f.ratio,
-            a = w[0],
-            b = w[1],
-            c = w[2],
-            d = w[3]
+    ]);
+    let base_push = pushes[0].3.as_secs_f64();
+    for (i, (label, requests, batches, took)) in pushes.iter().enumerate() {
+        figures.push(fig(
+            format!("{}push {PUSH_ROWS} updates: {label}", if i == 0 { "4. " } else { "   " }),
+            format!("{requests} req, {:.2} s", took.as_secs_f64()),
+            if i == 0 { format!("goal {GOAL_PUSH_REQUESTS} req") } else { format!("default {:.2} s", base_push) },
+            if i == 0 {
+                format!("{:.2}", *requests as f64 / GOAL_PUSH_REQUESTS as f64)
+            } else {
+                format!("{:.2}", took.as_secs_f64() / base_push)
+            },
         ));
+        let _ = batches;
     }
+    figures.extend(vault_figs);
+    figures.extend(read_figs);
+    figures.push(match &lib {
+        Some((bytes, _)) => fig(
+            "7. bindings library, stripped (x86_64 Linux; arm64 unmeasured)",
+            format!("{:.1} MiB", *bytes as f64 / 1024.0 / 1024.0),
+            format!("goal {:.0} MB", GOAL_LIB_BYTES as f64 / 1e6),
+            format!("{:.2}", *bytes as f64 / GOAL_LIB_BYTES as f64),
+        ),
+        None => fig("7. bindings library, stripped", "not built".into(), "scripts/bench.sh builds it".to_string(), "-"),
+    });
+    let table = render(&figures);
     println!();
     print!("{table}");
     let detail = format!(
         "Requests per sync: incremental {incr_requests}, unchanged {idle_requests}. Incremental rounds, in order: \
-         {} ms; unchanged: {} ms.",
+         {} ms; unchanged: {} ms. Push requests are `$batch` requests (the metadata probe included).",
         rounds_ms.join(", "),
         idle_ms.join(", ")
     );
     println!("{detail} (Captured {:.0} MB of bodies.)", captured as f64 / 1e6);
 
     let verdict = |ok: bool| if ok { "**met**" } else { "**missed**" };
-    let mut goals = format!(
-        "Goals: initial sync ≥ {GOAL_FLOOR_RATIO} × raw-ingest floor: {} ({ratio:.2}). \
-         Incremental 10-change sync ≤ {GOAL_INCREMENTAL_MS:.0} ms: p50 {} ({inc_p50:.1} ms), max {} ({inc_max:.1} ms). ",
-        verdict(ratio >= GOAL_FLOOR_RATIO),
-        verdict(inc_p50 <= GOAL_INCREMENTAL_MS),
-        verdict(inc_max <= GOAL_INCREMENTAL_MS),
-    );
-    if rows >= GOAL_RSS_ROWS {
-        goals.push_str(&format!(
-            "Peak RSS ≤ {GOAL_RSS_MIB:.0} MiB at {} rows: {} ({hwm_mib:.1} MiB).",
-            grouped(rows as f64),
-            verdict(hwm_mib <= GOAL_RSS_MIB)
-        ));
-    } else {
-        goals.push_str(&format!(
-            "Peak RSS ≤ {GOAL_RSS_MIB:.0} MiB is set at {} rows; this run ({} rows) peaked at {hwm_mib:.1} MiB.",
-            grouped(GOAL_RSS_ROWS as f64),
-            grouped(rows as f64)
+    let mut goals = vec![
+        format!(
+            "initial sync ≥ {GOAL_FLOOR_RATIO} × raw-ingest floor: {} ({ratio:.2}; building the index after the load \
+             would run at {late_ratio:.2} × the floor)",
+            verdict(ratio >= GOAL_FLOOR_RATIO)
+        ),
+        format!(
+            "incremental 10-change sync ≤ {GOAL_INCREMENTAL_MS:.0} ms: p50 {} ({inc_p50:.1} ms), max {} ({inc_max:.1} ms)",
+            verdict(inc_p50 <= GOAL_INCREMENTAL_MS),
+            verdict(inc_max <= GOAL_INCREMENTAL_MS)
+        ),
+        format!(
+            "push of {PUSH_ROWS} updates in ≤ {GOAL_PUSH_REQUESTS} requests: {} ({})",
+            verdict(pushes[0].1 <= GOAL_PUSH_REQUESTS),
+            pushes[0].1
+        ),
+    ];
+    match &big {
+        Some(b) => goals.push(format!(
+            "peak RSS ≤ {GOAL_RSS_MIB:.0} MiB at {} rows: {} ({:.1} MiB)",
+            grouped(b.rows as f64),
+            verdict(b.hwm_mib <= GOAL_RSS_MIB),
+            b.hwm_mib
+        )),
+        None => goals.push("peak RSS at 1,000,000 rows: not measured in this run".into()),
+    }
+    if let Some((bytes, _)) = &lib {
+        goals.push(format!(
+            "library ≤ {:.0} MB stripped: {} ({:.1} MB)",
+            GOAL_LIB_BYTES as f64 / 1e6,
+            verdict(*bytes <= GOAL_LIB_BYTES),
+            *bytes as f64 / 1e6
         ));
     }
+    let goals = format!("Goals: {}. The vault and search goals are read off rows 5 and 6.", goals.join("; "));
     println!("{goals}");
 
     if std::env::var("OUTPOST_BENCH_WRITE_DOCS").is_ok_and(|v| v == "1") {
-        let rows_env = if rows == 100_000 { String::new() } else { format!("OUTPOST_BENCH_SYNC_ROWS={rows} ") };
+        let rows_env = if rows == 100_000 { String::new() } else { format!("OUTPOST_BENCH_ROWS={rows} ") };
         let data = format!(
             "emulator seed {SEED}, {} accounts / {} contacts / {} tasks, {:.0} MB of page bodies \
-             ({:.0} bytes per row), {} requests",
+             ({:.0} bytes per row), {} requests; local reads and the vault on the synthetic ~1 KB rows of the \
+             store bench",
             grouped((rows / 2) as f64),
             grouped((rows / 10 * 3) as f64),
             grouped((rows - rows / 2 - rows / 10 * 3) as f64),
@@ -725,7 +891,7 @@ async fn run(bin: &Path, rows: usize) {
         );
         let body = format!(
             "### {} rows\n\n\
-             - **Command:** `{rows_env}cargo bench -p outpost-core --features bench-internals --bench sync`\n\
+             - **Command:** `{rows_env}bash scripts/bench.sh`\n\
              - **Machine:** {}. **Date:** {}.\n\
              - **Data:** {data}.\n\n\
              {table}\n{detail}\n\n{goals}\n",
@@ -734,8 +900,238 @@ async fn run(bin: &Path, rows: usize) {
             today(),
         );
         match write_docs(rows, &body) {
-            Ok(p) => println!("wrote the Sync section of {}", p.display()),
-            Err(e) => eprintln!("sync bench: cannot write docs/performance.md: {e}"),
+            Ok(p) => println!("wrote the headline section of {}", p.display()),
+            Err(e) => eprintln!("bench: cannot write docs/performance.md: {e}"),
         }
     }
+}
+
+/// Unlock at the default parameters, change_password, the re-wrap alone at 1 MB and 1 GB, and
+/// `PRAGMA rekey` of the same data (through `rotate_data_key`) for information.
+fn vault_figures(gb_rows: usize) -> Vec<Figure> {
+    let mut out = Vec::new();
+    let d = tempfile::tempdir().unwrap();
+    let v = Vault::create(d.path(), PASSWORD, &CreateOptions::default()).unwrap();
+    v.lock().unwrap();
+    let mut unlocks = Vec::new();
+    for _ in 0..5 {
+        let s = Instant::now();
+        let v = Vault::unlock(d.path(), PASSWORD, &OpenOptions::default()).unwrap();
+        unlocks.push(s.elapsed());
+        v.lock().unwrap();
+    }
+    let (unlock_ms, _) = store_bench::percentiles(unlocks);
+    out.push(fig("5. unlock, default params 64 MiB/t=3/p=4, median of 5", format!("{unlock_ms:.1} ms"), "-", "-"));
+    let mut rewrap_small = None;
+    for (label, n) in [("1 MB", 1_000usize), ("1 GB", gb_rows)] {
+        if n == 0 {
+            continue;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let mut v = Vault::create(d.path(), PASSWORD, &CreateOptions::default()).unwrap();
+        store_bench::fill(v.store(), n, false);
+        v.store().checkpoint().unwrap();
+        let size = store_bench::dir_size(d.path()) as f64 / 1e6;
+        // A real password change happens long after the data was written: flush the OS's dirty
+        // pages from the fill first (otherwise the keyslot fsync waits on them).
+        let _ = Command::new("sync").status();
+        let (mut changes, mut rewraps) = (Vec::new(), Vec::new());
+        let mut current: &[u8] = PASSWORD;
+        for new in [&b"new password 1"[..], b"new password 2", b"new benchmark password"] {
+            let s = Instant::now();
+            v.change_password(current, new).unwrap();
+            changes.push(s.elapsed());
+            rewraps.push(v.last_rewrap_duration().unwrap());
+            current = new;
+        }
+        let (change, _) = store_bench::percentiles(changes);
+        let (rewrap, _) = store_bench::percentiles(rewraps);
+        out.push(fig(
+            format!("   change_password, {label} db ({size:.0} MB), median of 3"),
+            format!("{change:.1} ms"),
+            format!("unlock {unlock_ms:.1} ms"),
+            format!("{:.2}", change / unlock_ms),
+        ));
+        let (base, ratio) = match rewrap_small {
+            None => (format!("goal {GOAL_REWRAP_MS:.0} ms"), format!("{:.2}", rewrap / GOAL_REWRAP_MS)),
+            Some(small) => (format!("1 MB db {small:.2} ms"), format!("{:.2}", rewrap / small)),
+        };
+        rewrap_small.get_or_insert(rewrap);
+        out.push(fig(format!("   re-wrap + keyslot write alone, {label} db"), format!("{rewrap:.2} ms"), base, ratio));
+        let s = Instant::now();
+        v.rotate_data_key(b"new benchmark password", None).unwrap();
+        out.push(fig(
+            format!("   PRAGMA rekey (rotate_data_key, KDF included), {label} db"),
+            format!("{:.0} ms", s.elapsed().as_secs_f64() * 1000.0),
+            format!("re-wrap {rewrap:.2} ms"),
+            "-",
+        ));
+    }
+    out
+}
+
+/// Local reads at `rows` rows of ~1 KB (the store bench's data, with known term frequencies), warm
+/// (the same connection, repeated) and cold (each sample on a freshly unlocked vault: SQLite's page
+/// cache empty; the OS's page cache is dropped too when this process may, and the row says so).
+fn read_figures(rows: usize) -> Vec<Figure> {
+    let fast = CreateOptions { kdf: KdfParams::FLOOR, ..CreateOptions::default() };
+    let d = tempfile::tempdir().unwrap();
+    let v = Vault::create(d.path(), PASSWORD, &fast).unwrap();
+    store_bench::fill(v.store(), rows, true);
+    v.store().checkpoint().unwrap();
+    v.lock().unwrap();
+    let id = "00001092-0000-4000-8000-000000001092";
+    let page = Query {
+        filter: Some(Filter::And(vec![
+            Filter::Contains("name".into(), "harbour".into()),
+            Filter::Gt("numberofemployees".into(), Value::Int(100)),
+        ])),
+        limit: 50,
+        ..Query::default()
+    };
+    type Probe = Box<dyn Fn(&Store)>;
+    let mut probes: Vec<(String, Probe, f64)> = vec![
+        (
+            "get by id".into(),
+            Box::new(move |s: &Store| {
+                s.get("accounts", id).unwrap().unwrap();
+            }),
+            f64::NAN,
+        ),
+        (
+            "filtered page of 50 (contains + gt)".into(),
+            Box::new(move |s: &Store| assert_eq!(s.query("accounts", &page).unwrap().records.len(), 50)),
+            f64::NAN,
+        ),
+    ];
+    for (label, q, min, goal) in [
+        ("FTS selective term \"zymurgy\", top 20", "zymurgy", 1, GOAL_FTS_SELECTIVE_MS),
+        ("FTS prefix \"zymu*\", top 20", "zymu*", 1, GOAL_FTS_SELECTIVE_MS),
+        ("FTS two terms \"copper willow\", top 20", "copper willow", 20, GOAL_FTS_COMMON_MS),
+        ("FTS term in 12.5 % of rows \"frequent\", top 20", "frequent", 20, GOAL_FTS_COMMON_MS),
+    ] {
+        probes.push((
+            label.into(),
+            Box::new(move |s: &Store| assert!(s.search("accounts", q, 20).unwrap().len() >= min)),
+            goal,
+        ));
+    }
+    let opened = || Vault::unlock(d.path(), PASSWORD, &OpenOptions::default()).unwrap();
+    let dropped_os_cache = drop_os_cache();
+    let mut out = Vec::new();
+    for (i, (label, probe, goal)) in probes.iter().enumerate() {
+        let v = opened();
+        let (w50, w95) = store_bench::time_n(100, || probe(v.store()));
+        v.lock().unwrap();
+        let mut cold = Vec::new();
+        for _ in 0..15 {
+            if dropped_os_cache {
+                drop_os_cache();
+            }
+            let v = opened();
+            let s = Instant::now();
+            probe(v.store());
+            cold.push(s.elapsed());
+            v.lock().unwrap();
+        }
+        let (c50, c95) = store_bench::percentiles(cold);
+        let (base, ratio) = if goal.is_nan() {
+            ("-".to_string(), "-".to_string())
+        } else {
+            (format!("goal p50 {goal:.0} ms"), format!("{:.2}", w50 / goal))
+        };
+        let lead = if i == 0 { format!("6. {} rows: ", grouped(rows as f64)) } else { "   ".into() };
+        out.push(fig(format!("{lead}{label}, warm p50 / p95"), format!("{w50:.3} / {w95:.3} ms"), base, ratio));
+        out.push(fig(
+            format!(
+                "     cold ({}), p50 / p95",
+                if dropped_os_cache { "new connection, OS cache dropped" } else { "new connection" }
+            ),
+            format!("{c50:.2} / {c95:.2} ms"),
+            format!("warm p50 {w50:.3} ms"),
+            format!("{:.1}", c50 / w50),
+        ));
+    }
+    out
+}
+
+/// Drop the OS page cache (Linux, root only). Whether it worked.
+fn drop_os_cache() -> bool {
+    let _ = Command::new("sync").status();
+    std::fs::write("/proc/sys/vm/drop_caches", "3\n").is_ok()
+}
+
+struct BigSync {
+    rows: usize,
+    hwm_mib: f64,
+    rate: f64,
+    seconds: f64,
+}
+
+/// Re-runs this bench as a child that does only an initial sync of `rows` rows (its own emulator
+/// process) and reports its peak RSS: the 100,000-row run's buffers and caches do not count.
+fn rss_child(rows: usize) -> BigSync {
+    eprintln!("bench: initial sync of {rows} rows in a child process, for its peak RSS");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .env("OUTPOST_BENCH_RSS_CHILD", rows.to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the RSS child failed: {text}");
+    let field = |k: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {k} from the RSS child: {text}"))
+    };
+    BigSync { rows, hwm_mib: field("HWM_MIB="), rate: field("RATE="), seconds: field("SECONDS=") }
+}
+
+/// The child side of [`rss_child`].
+async fn rss_child_main(bin: &Path, rows: usize) {
+    let emu = Emulator::start(bin, rows);
+    let org = OrgUrl::parse(&emu.get("org_url")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fast = CreateOptions { kdf: KdfParams::FLOOR, ..CreateOptions::default() };
+    let vault = Vault::create(dir.path(), PASSWORD, &fast).unwrap();
+    let auth = Auth::new(
+        AuthConfig {
+            org: org.clone(),
+            client_id: emu.get("client_id"),
+            redirect_uri: "http://127.0.0.1:53682".into(),
+            authority: Some(format!("{}/v2.0", emu.get("authority"))),
+            allow_password_grant: true,
+        },
+        vault.shared_store(),
+    )
+    .unwrap();
+    auth.sign_in_with_password(BOB, emu.password(BOB).as_bytes()).await.unwrap();
+    let engine = SyncEngine::new(
+        vault.shared_store(),
+        Arc::new(auth),
+        &org,
+        SyncProfile::default_profile(),
+        SyncConfig::default(),
+    )
+    .unwrap();
+    let (took, s) = sync_once(&engine).await;
+    assert_eq!(s.rows_pulled(), rows as u64);
+    println!("HWM_MIB={:.1}", mib(status_kib(None, "VmHWM")));
+    println!("RATE={:.0}", rows as f64 / took.as_secs_f64());
+    println!("SECONDS={:.1}", took.as_secs_f64());
+    drop(emu);
+    vault.lock().unwrap();
+}
+
+/// The stripped mobile build of the bindings library, if built (`scripts/bench.sh` builds it).
+fn library_size() -> Option<(u64, String)> {
+    let target = std::env::current_exe().ok()?.parent()?.parent()?.parent()?.to_path_buf();
+    let path = target.join("mobile").join(format!(
+        "{}outpost_ffi{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    let len = std::fs::metadata(&path).ok()?.len();
+    Some((len, "`cargo build --profile mobile -p outpost-ffi`".into()))
 }
