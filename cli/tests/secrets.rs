@@ -1,5 +1,5 @@
 //! Nothing leaked: a full `outpost demo --auto`, and the CLI's own command sequence against the
-//! emulator, run with TRACE logging from every target (`-vvv`), through a recording HTTP proxy
+//! emulator, run with TRACE logging from every `tracing` target (`-vvv`), through a recording proxy
 //! that captures the real secrets on the wire (access, refresh and ID tokens, authorization
 //! codes, the PKCE verifier, the sign-in password and the MFA code). Every log line, standard
 //! output, and every byte of every file the runs leave (vault database, `-wal`, `-shm`, keyslot
