@@ -244,19 +244,41 @@ async fn truncated_json() {
     run_case(Kind::Truncated, Length::Outlasting).await;
 }
 
-/// Expires every access token the emulator issued, at every `every`-th event of the sync.
+/// Expires every access token the emulator issued: at every `every`-th page applied, and at the
+/// first push answer of each sync; never twice within 250 ms (a request that just refreshed its
+/// token must be able to use the new one, as with real token lifetimes).
 struct ExpireTokens {
     emu: Arc<EmulatorHandle>,
     every: u64,
-    events: AtomicU64,
+    pages: AtomicU64,
+    pushes: AtomicU64,
     expired: AtomicU64,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl ExpireTokens {
+    fn new(emu: Arc<EmulatorHandle>, every: u64) -> Self {
+        ExpireTokens {
+            emu,
+            every,
+            pages: AtomicU64::new(0),
+            pushes: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
+            last: std::sync::Mutex::new(None),
+        }
+    }
 }
 
 impl SyncObserver for ExpireTokens {
     fn on_event(&self, e: &SyncEvent) {
-        if matches!(e, SyncEvent::Progress(_) | SyncEvent::Pushed { .. })
-            && self.events.fetch_add(1, Ordering::SeqCst).is_multiple_of(self.every)
-        {
+        let fire = match e {
+            SyncEvent::Progress(_) => (self.pages.fetch_add(1, Ordering::SeqCst) + 1).is_multiple_of(self.every),
+            SyncEvent::Pushed { .. } => self.pushes.fetch_add(1, Ordering::SeqCst) == 0,
+            _ => false,
+        };
+        let mut last = self.last.lock().unwrap();
+        if fire && last.is_none_or(|t| t.elapsed() > Duration::from_millis(250)) {
+            *last = Some(std::time::Instant::now());
             self.emu.expire_access_tokens();
             self.expired.fetch_add(1, Ordering::SeqCst);
         }
@@ -267,20 +289,30 @@ impl SyncObserver for ExpireTokens {
 async fn access_tokens_expiring_mid_pull_and_mid_push() {
     let emu = Arc::new(emulator(600, 300, 200));
     let c = client_with(&emu, SyncProfile::default_profile(), config()).await;
-    let observer =
-        Arc::new(ExpireTokens { emu: emu.clone(), every: 3, events: AtomicU64::new(0), expired: AtomicU64::new(0) });
+    let observer = Arc::new(ExpireTokens::new(emu.clone(), 2));
+    // Slow the pages down a little so the pull spans several token lifetimes.
+    emu.inject_fault(Fault {
+        path_contains: Some("/api/data/".into()),
+        delay_ms: Some(150),
+        count: 40,
+        ..Fault::default()
+    });
     let s = c.engine.sync(SyncOptions::default(), observer.clone()).await.unwrap();
     assert!(s.complete, "{s:?}");
-    assert!(observer.expired.load(Ordering::SeqCst) >= 3);
+    let first = observer.expired.load(Ordering::SeqCst);
+    assert!(first >= 2, "{first} expiries during the initial pull");
     // Expiring tokens expires the admin's too: take a new one.
     let server = Server::new(&emu).await;
     let edits = edit(&c, &server, "expiry").await;
     let before = observer.expired.load(Ordering::SeqCst);
+    observer.pushes.store(0, Ordering::SeqCst);
+    observer.last.lock().unwrap().take();
     let s = c.engine.sync(SyncOptions::default(), observer.clone()).await.unwrap();
     assert!(s.complete, "{s:?}");
     assert!(observer.expired.load(Ordering::SeqCst) > before, "no token expired during the second sync");
     let refreshes = emu.requests().iter().filter(|e| e.grant_type.as_deref() == Some("refresh_token")).count();
     assert!(refreshes >= 3, "{refreshes} refreshes");
+    println!("access tokens expired {} times, {refreshes} refreshes", observer.expired.load(Ordering::SeqCst));
     let server = Server::new(&emu).await;
     verify(&c, &server, &edits).await;
 }

@@ -188,6 +188,25 @@ fn entries(conn: &Connection, where_sql: &str, args: &[&dyn rusqlite::ToSql]) ->
     .collect()
 }
 
+/// One entry the server accepted: drop it and take the server's row (or remove a deleted record).
+fn succeeded(tx: &Transaction<'_>, seq: i64, server: Option<&ServerRow>) -> Result<()> {
+    let (table_id, id, searchable, op) = locate(tx, seq)?;
+    tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+    if op == "delete" {
+        let later: i64 = tx.query_row(
+            "SELECT count(*) FROM outbox WHERE table_id = ?1 AND record_id = ?2",
+            params![table_id, id],
+            |r| r.get(0),
+        )?;
+        if later == 0 {
+            tx.execute("DELETE FROM conflict WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
+            remove_record(tx, table_id, &id)?;
+        }
+        return Ok(());
+    }
+    refresh(tx, table_id, &searchable, &id, server)
+}
+
 /// The entry's table id, record id and row id.
 fn locate(tx: &Transaction<'_>, seq: i64) -> Result<(i64, String, Vec<String>, String)> {
     let (table_id, id, op, searchable): (i64, String, String, String) = tx
@@ -344,22 +363,23 @@ impl Store {
     /// # Errors
     /// `NotFound` for an unknown entry; `Storage`.
     pub fn push_succeeded(&self, seq: i64, server: Option<&ServerRow>) -> Result<()> {
+        self.write(|tx| succeeded(tx, seq, server))
+    }
+
+    /// [`Store::push_succeeded`] for many entries, in order, in one transaction: what a `$batch`
+    /// answer settles at once (one commit instead of one per entry).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown seq (nothing of the batch is applied); `Storage`.
+    pub fn push_succeeded_many(&self, done: &[(i64, Option<ServerRow>)]) -> Result<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
         self.write(|tx| {
-            let (table_id, id, searchable, op) = locate(tx, seq)?;
-            tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
-            if op == "delete" {
-                let later: i64 = tx.query_row(
-                    "SELECT count(*) FROM outbox WHERE table_id = ?1 AND record_id = ?2",
-                    params![table_id, id],
-                    |r| r.get(0),
-                )?;
-                if later == 0 {
-                    tx.execute("DELETE FROM conflict WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
-                    remove_record(tx, table_id, &id)?;
-                }
-                return Ok(());
+            for (seq, server) in done {
+                succeeded(tx, *seq, server.as_ref())?;
             }
-            refresh(tx, table_id, &searchable, &id, server)
+            Ok(())
         })
     }
 

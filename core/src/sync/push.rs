@@ -514,6 +514,9 @@ pub(crate) async fn run(ctx: &Ctx, tables: &HashMap<String, Arc<TableInfo>>) -> 
                 })
                 .collect();
             let echoed = flat.iter().all(|p| p.content_id.is_some());
+            // Plain successes are settled together, in order, in one transaction; anything else
+            // first settles the successes before it, then goes its own way.
+            let mut done: Vec<(i64, Option<ServerRow>)> = Vec::new();
             for (entry, info) in entries.iter().filter(|(e, _)| answer.seqs.contains(&e.seq)) {
                 let cid = entry_cid(entry);
                 // Content-ID when every part echoes it; otherwise parts answer in request order.
@@ -526,18 +529,30 @@ pub(crate) async fn run(ctx: &Ctx, tables: &HashMap<String, Arc<TableInfo>>) -> 
                     None
                 };
                 match part {
+                    Some(p) if (200..300).contains(&p.status) => {
+                        done.push((entry.seq, representation(&p.body, p.header("etag"), info, &entry.changes)));
+                        sum.pushed += 1;
+                    }
+                    Some(p) if p.status == 404 && entry.op == OutboxOp::Delete => {
+                        // Already gone (or our replayed delete had landed).
+                        done.push((entry.seq, None));
+                        sum.pushed += 1;
+                    }
                     Some(p) => {
+                        settle_all(ctx, &mut done).await?;
                         if let Outcome::Later = settle(ctx, entry, info, p, &mut sum).await? {
                             later += 1;
                         }
                     }
                     None => {
+                        settle_all(ctx, &mut done).await?;
                         let seq = entry.seq;
                         blocking(&ctx.store, move |s| s.push_later(seq)).await?;
                         later += 1;
                     }
                 }
             }
+            settle_all(ctx, &mut done).await?;
             ctx.emit(&SyncEvent::Pushed { done: sum.pushed, pending: (total - later) as u64 });
         }
         if later == total && total > 0 {
@@ -549,6 +564,15 @@ pub(crate) async fn run(ctx: &Ctx, tables: &HashMap<String, Arc<TableInfo>>) -> 
         }
     }
     Ok(sum)
+}
+
+/// Settle the accepted entries collected so far, in one transaction.
+async fn settle_all(ctx: &Ctx, done: &mut Vec<(i64, Option<ServerRow>)>) -> Result<()> {
+    if done.is_empty() {
+        return Ok(());
+    }
+    let batch = std::mem::take(done);
+    blocking(&ctx.store, move |s| s.push_succeeded_many(&batch)).await
 }
 
 /// Content-ID of an entry inside its batch: its outbox seq (unique, stable across replays).
