@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
 # Licence and ban check of every dependency with cargo-deny (deny.toml at the root).
-# Uses a cargo-deny of the pinned version from PATH if there is one; otherwise installs it into
-# target/tools on first use (compiled from crates.io with --locked, ~5.5 min on one core of this
-# 2-core machine; reused afterwards). The advisory database cannot be fetched here, so only the
+# Uses a cargo-deny of the pinned version from PATH or cargo's bin directory if there is one;
+# otherwise installs it there (compiled from crates.io with --locked: ~5.5 min on one core, less
+# on both), like the apt packages of install-deps.sh: once per machine, not once per clone. The advisory database cannot be fetched here, so only the
 # `licenses` and `bans` checks run, offline (docs/versioning.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=0.20.2
-tools="$PWD/target/tools"
+tools="${CARGO_HOME:-$HOME/.cargo}"
 deny="$tools/bin/cargo-deny"
 is_pinned() { [ -x "$1" ] && "$1" --version 2>/dev/null | grep -qx "cargo-deny $version"; }
 if on_path=$(command -v cargo-deny 2>/dev/null) && is_pinned "$on_path"; then
   deny="$on_path"
 elif ! is_pinned "$deny"; then
   start=$(date +%s)
-  echo "installing cargo-deny $version into target/tools (compiles from source, once)"
-  cargo install --locked -j "${CARGO_BUILD_JOBS:-1}" --root "$tools" --version "$version" cargo-deny
+  echo "installing cargo-deny $version into $tools/bin (compiles from source, once per machine)"
+  cargo install --locked -j "${CARGO_BUILD_JOBS:-$(nproc)}" --root "$tools" --version "$version" cargo-deny
   echo "cargo-deny installed in $(( $(date +%s) - start )) s"
 fi
 "$deny" --version
