@@ -236,4 +236,12 @@ pub fn init_tracing(verbose: u8) {
         _ => tracing::Level::TRACE,
     };
     let _ = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(true).try_init();
+    // Records of the `log` facade (reqwest, hyper-util, rustls) too, at the same level: every
+    // target's lines are shown, and the secret scan (cli/tests/secrets.rs) reads them all.
+    let filter = match level {
+        tracing::Level::INFO => tracing_log::log::LevelFilter::Info,
+        tracing::Level::DEBUG => tracing_log::log::LevelFilter::Debug,
+        _ => tracing_log::log::LevelFilter::Trace,
+    };
+    let _ = tracing_log::LogTracer::init_with_filter(filter);
 }
