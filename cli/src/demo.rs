@@ -244,6 +244,7 @@ pub async fn run(a: DemoArgs, json: bool) -> Result<(), Failure> {
 
     // 6 ----------------------------------------------------- someone else changes the server
     step.begin("Meanwhile, on the server: bob@contoso.test edits the same account");
+    outpost_core::install_tls_provider();
     let http = reqwest::Client::new();
     let resp = http
         .patch(format!("{}/tables/accounts/rows/{account_id}?as={}", emu.control_url(), defaults::BOB))

@@ -82,6 +82,7 @@ async fn drive(
     user_code: Option<&str>,
     person: &Person<'_>,
 ) -> Result<(), String> {
+    outpost_core::install_tls_provider();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

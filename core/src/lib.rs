@@ -22,3 +22,13 @@ pub use vault::{
     AccountBinding, CreateOptions, OpenOptions, PlatformKeyError, PlatformKeyProvider, RotationReport, SlotInfo, Vault,
     VaultStatus,
 };
+
+/// Make *ring* the process's rustls crypto provider, unless the app installed one already (then
+/// that one stays). The core calls it before building any HTTP client; an app or tool that builds
+/// its own `reqwest` clients in the same process calls it first too. Idempotent and cheap.
+pub fn install_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err only when another thread installed one in between: that one is used.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}

@@ -65,6 +65,7 @@ pub(crate) fn error_response(status: reqwest::StatusCode, retry_after: Option<u6
 
 /// Build the client.
 pub(crate) fn client() -> Result<reqwest::Client> {
+    crate::install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(15))

@@ -201,6 +201,7 @@ impl Client {
     /// The HTTP client a [`Client`] wraps. Building one loads the system's root certificates
     /// (milliseconds), so an engine builds it once and shares it across syncs.
     pub(crate) fn http(timeout: Duration) -> Result<reqwest::Client> {
+        crate::install_tls_provider();
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)

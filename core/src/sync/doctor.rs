@@ -1,4 +1,5 @@
-//! `diagnose`: checks a real org for what a sync needs and no local test can reach — the org
+//! `diagnose`: checks the local database's integrity, then a real org for what a sync needs and no
+//! local test can reach — the org
 //! answers, the tenant is found, sign-in works, and for every profile table: it exists, change
 //! tracking and optimistic concurrency are on, the user may read it, and the server honours
 //! paging and the change-tracking preference.
@@ -67,6 +68,20 @@ impl SyncEngine {
 async fn diagnose(inner: &super::Inner) -> Vec<Check> {
     use CheckStatus::{Fail, Pass, Skipped, Warn};
     let mut out = Vec::new();
+
+    // 0. The local database: every page's HMAC and SQLite's structure (reads the whole file).
+    let store = inner.store.clone();
+    let integrity = match tokio::task::spawn_blocking(move || store.verify_integrity()).await {
+        Ok(Ok(())) => check("local database", None, Pass, "every page verified (HMAC and structure)"),
+        Ok(Err(e)) => check(
+            "local database",
+            None,
+            Fail,
+            format!("{e}: the vault cannot be trusted; wipe it and sync again (unsynced edits would be lost)"),
+        ),
+        Err(e) => check("local database", None, Fail, format!("the check did not run: {e}")),
+    };
+    out.push(integrity);
 
     // 1. The org answers an anonymous request with Dataverse's 401 challenge.
     match inner.http.get(&inner.api_root).send().await {
