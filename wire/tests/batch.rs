@@ -1,6 +1,8 @@
 //! Property tests of `$batch`: the encoder's framing read back by the decoder, generated
 //! responses decoded back, and arbitrary or damaged bodies giving a `BatchError`, never a panic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use outpost_wire::batch::{
     boundary_of, decode, encode, BatchError, BatchItem, BatchRequest, PartResponse, ResponseItem,
 };

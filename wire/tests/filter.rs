@@ -1,6 +1,8 @@
 //! Property tests of the `$filter` parser and its SQL compiler: print → parse round trips, and
 //! arbitrary text, bytes and filters never panic and give `Error::Invalid`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use outpost_wire::filter::{parse_filter, Filter};
 use outpost_wire::sql::compile;
 use outpost_wire::value::Value;

@@ -1,6 +1,8 @@
 //! Property tests of the keyslot file: write → read round trips over every field, and
 //! arbitrary or damaged files give `Corrupt` or `NewerFormat`, never a panic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use outpost_wire::keyslot::{
     seal, Counter, DbSettings, KdfParams, KeyslotFile, LockoutPolicy, OnLimit, Rotation, Slot, SlotKind,
     FORMAT_VERSION, MAGIC, MAX_M_KIB, MAX_P, MAX_T,

@@ -2,6 +2,8 @@
 //! slashes normalise; the result parses to itself; anything else is `Invalid`, never a panic,
 //! and the reason never quotes the input.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use outpost_wire::org::parse_org_url;
 use outpost_wire::Error;
 use proptest::prelude::*;

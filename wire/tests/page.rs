@@ -1,6 +1,8 @@
 //! Property tests of the OData page parser: generated pages parse back to the rows, deletes and
 //! links they were written from; arbitrary and damaged bodies give a `PageError`, never a panic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use std::collections::{BTreeMap, HashSet};
 
 use outpost_wire::page::{parse, Page, PageError, Shape};
