@@ -239,7 +239,7 @@ impl Value {
             Value::Null => outpost_core::Value::Null,
             Value::Bool { value } => outpost_core::Value::Bool(*value),
             Value::Int { value } => outpost_core::Value::Int(*value),
-            Value::Decimal { text } => outpost_core::Value::decimal(text.clone())?,
+            Value::Decimal { text } => outpost_core::Value::decimal(text.clone()).map_err(outpost_core::Error::from)?,
             Value::Text { value } => outpost_core::Value::Text(value.clone()),
             Value::Lookup { .. } => return Err(OutpostError::invalid("a lookup is not a plain value here")),
         })

@@ -423,7 +423,15 @@ async fn doctor_and_sync_name_a_table_without_change_tracking() {
     let d = env.json(&["doctor"]);
     assert_eq!(d["ok"], true, "{d}");
     let checks = d["checks"].as_array().unwrap();
-    for name in ["local database", "organisation reachable", "tenant", "signed in", "change tracking", "read privilege", "paging"] {
+    for name in [
+        "local database",
+        "organisation reachable",
+        "tenant",
+        "signed in",
+        "change tracking",
+        "read privilege",
+        "paging",
+    ] {
         assert!(checks.iter().any(|c| c["check"] == name && c["status"] == "ok"), "{name}: {d}");
     }
     env.control(reqwest::Method::POST, "/tables/tasks/change-tracking", serde_json::json!({"enabled": false})).await;

@@ -1,8 +1,9 @@
-//! Organisation (Dataverse environment) URLs and the scopes requested for them.
+//! Organisation (Dataverse environment) URLs and the scopes requested for them. The parser is
+//! `outpost_wire::org` (pure code, property-tested and fuzzed there).
 
 use url::Url;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// A validated Dataverse environment URL: `https://{org}.crm….dynamics.com` (any https host),
 /// without a trailing slash. The host form the user gave (`org.crm…` or `org.api.crm…`) is kept,
@@ -10,23 +11,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgUrl(String);
 
-/// Whether `host` is a loopback host, where plain `http` is allowed (emulator, local tests).
-pub(crate) fn is_loopback(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-    }
-}
-
 /// Require `https`, or `http` on a loopback host.
 pub(crate) fn check_secure(url: &Url, what: &str) -> Result<()> {
-    let host = url.host().ok_or_else(|| Error::invalid(format!("{what}: no host")))?;
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(&host) => Ok(()),
-        _ => Err(Error::invalid(format!("{what}: https is required (plain http only for loopback hosts)"))),
-    }
+    Ok(outpost_wire::org::check_secure(url, what)?)
 }
 
 impl OrgUrl {
@@ -36,21 +23,7 @@ impl OrgUrl {
     /// `InvalidArgument` for anything but an `https` origin (or `http` on loopback) with no
     /// path, query, fragment or credentials.
     pub fn parse(input: &str) -> Result<OrgUrl> {
-        let url = Url::parse(input.trim()).map_err(|_| Error::invalid("organisation URL: not a URL"))?;
-        check_secure(&url, "organisation URL")?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(Error::invalid("organisation URL: must not contain credentials"));
-        }
-        if url.query().is_some() || url.fragment().is_some() || !url.path().trim_matches('/').is_empty() {
-            return Err(Error::invalid(
-                "organisation URL: give the environment URL only, e.g. https://contoso.crm.dynamics.com",
-            ));
-        }
-        let host = url.host_str().ok_or_else(|| Error::invalid("organisation URL: no host"))?;
-        Ok(OrgUrl(match url.port() {
-            Some(port) => format!("{}://{host}:{port}", url.scheme()),
-            None => format!("{}://{host}", url.scheme()),
-        }))
+        Ok(OrgUrl(outpost_wire::org::parse_org_url(input)?))
     }
 
     /// The URL, e.g. `https://contoso.crm.dynamics.com`.

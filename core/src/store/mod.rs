@@ -94,7 +94,7 @@ fn poisoned<T>(_: T) -> Error {
 /// Case folding used for every case-insensitive comparison: full Unicode case folding, so
 /// `Straße` equals `STRASSE` as in Dataverse, not just ASCII.
 pub(crate) fn fold(s: &str) -> String {
-    caseless::default_case_fold_str(s)
+    outpost_wire::sql::fold(s)
 }
 
 fn register_functions(conn: &Connection) -> Result<()> {

@@ -14,43 +14,15 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use outpost_wire::sql::{Param, SqlBuilder};
 use rusqlite::types::Value as Sql;
 
 use super::records::{is_identifier, sort_key_sql, table_id, Record, RecordState};
-use super::value::{from_json, Value};
-use super::{fold, Store};
+use super::value::from_json;
+use super::Store;
 use crate::error::{Error, Result};
 
-/// A typed filter over a table's columns.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Filter {
-    /// column = value (`Value::Null`: is null).
-    Eq(String, Value),
-    /// column ≠ value (`Value::Null`: is not null).
-    Ne(String, Value),
-    /// column < value.
-    Lt(String, Value),
-    /// column ≤ value.
-    Le(String, Value),
-    /// column > value.
-    Gt(String, Value),
-    /// column ≥ value.
-    Ge(String, Value),
-    /// Text column contains the text (case-insensitive, literal).
-    Contains(String, String),
-    /// Text column starts with the text (case-insensitive, literal).
-    StartsWith(String, String),
-    /// column equals one of the values.
-    In(String, Vec<Value>),
-    /// column is null or absent.
-    IsNull(String),
-    /// All of them (an empty list is true).
-    And(Vec<Filter>),
-    /// Any of them (an empty list is false).
-    Or(Vec<Filter>),
-    /// Negation (three-valued: not unknown is unknown).
-    Not(Box<Filter>),
-}
+pub use outpost_wire::filter::Filter;
 
 /// One ordering key. Ties are broken by primary id, in the direction of the last key.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -95,13 +67,6 @@ struct CursorBody {
     id: String,
 }
 
-fn check_column(name: &str) -> Result<String> {
-    if name.is_empty() || name.len() > 256 || name.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
-        return Err(Error::invalid(format!("bad column name {name:?}")));
-    }
-    Ok(format!("$.\"{name}\""))
-}
-
 fn sql_to_json(v: &Sql) -> serde_json::Value {
     match v {
         Sql::Null => serde_json::Value::Null,
@@ -112,145 +77,32 @@ fn sql_to_json(v: &Sql) -> serde_json::Value {
     }
 }
 
-fn json_to_sql(v: &serde_json::Value) -> Result<Sql> {
+fn json_to_param(v: &serde_json::Value) -> Result<Param> {
     let bad = || Error::invalid("malformed cursor");
     Ok(match v {
-        serde_json::Value::Null => Sql::Null,
+        serde_json::Value::Null => Param::Null,
         serde_json::Value::Object(m) => match m.iter().next() {
-            Some((k, v)) if k == "i" => Sql::Integer(v.as_i64().ok_or_else(bad)?),
-            Some((k, v)) if k == "r" => Sql::Real(v.as_f64().ok_or_else(bad)?),
-            Some((k, v)) if k == "t" => Sql::Text(v.as_str().ok_or_else(bad)?.to_string()),
+            Some((k, v)) if k == "i" => Param::Integer(v.as_i64().ok_or_else(bad)?),
+            Some((k, v)) if k == "r" => Param::Real(v.as_f64().ok_or_else(bad)?),
+            Some((k, v)) if k == "t" => Param::Text(v.as_str().ok_or_else(bad)?.to_string()),
             _ => return Err(bad()),
         },
         _ => return Err(bad()),
     })
 }
 
-/// SQL text and its parameters, built together so their order always agrees.
-#[derive(Default)]
-struct SqlBuilder {
-    text: String,
-    params: Vec<Sql>,
-}
-
-impl SqlBuilder {
-    fn push(&mut self, s: &str) {
-        self.text.push_str(s);
-    }
-    fn bind(&mut self, v: Sql) {
-        self.text.push('?');
-        self.params.push(v);
-    }
-    /// The column's JSON value as an SQL value.
-    fn column(&mut self, name: &str) -> Result<()> {
-        self.push("(data ->> ");
-        self.bind(Sql::Text(check_column(name)?));
-        self.push(")");
-        Ok(())
-    }
-
-    fn compare(&mut self, col: &str, op: &str, v: &Value) -> Result<()> {
-        let (guard, param) = match v {
-            Value::Null => {
-                match op {
-                    "=" => {
-                        self.push("(");
-                        self.column(col)?;
-                        self.push(" IS NULL)");
-                    }
-                    "<>" => {
-                        self.push("(");
-                        self.column(col)?;
-                        self.push(" IS NOT NULL)");
-                    }
-                    _ => self.push("NULL"),
-                }
-                return Ok(());
-            }
-            Value::Text(s) => ("= 'text'", Sql::Text(fold(s))),
-            Value::Bool(b) => ("IN ('integer', 'real')", Sql::Integer(i64::from(*b))),
-            Value::Int(i) => ("IN ('integer', 'real')", Sql::Integer(*i)),
-            Value::Decimal(d) => (
-                "IN ('integer', 'real')",
-                Sql::Real(d.parse::<f64>().map_err(|_| Error::invalid("bad decimal in filter"))?),
-            ),
-        };
-        let text = matches!(v, Value::Text(_));
-        self.push("(CASE WHEN typeof(");
-        self.column(col)?;
-        self.push(&format!(") {guard} THEN "));
-        if text {
-            self.push("outpost_fold(");
-            self.column(col)?;
-            self.push(")");
-        } else {
-            self.column(col)?;
-        }
-        self.push(&format!(" {op} "));
-        self.bind(param);
-        self.push(" END)");
-        Ok(())
-    }
-
-    fn substring(&mut self, col: &str, needle: &str, prefix: bool) -> Result<()> {
-        self.push("(CASE WHEN typeof(");
-        self.column(col)?;
-        self.push(") = 'text' THEN instr(outpost_fold(");
-        self.column(col)?;
-        self.push("), ");
-        self.bind(Sql::Text(fold(needle)));
-        self.push(if prefix { ") = 1 END)" } else { ") > 0 END)" });
-        Ok(())
-    }
-
-    fn filter(&mut self, f: &Filter) -> Result<()> {
-        match f {
-            Filter::Eq(c, v) => self.compare(c, "=", v),
-            Filter::Ne(c, v) => self.compare(c, "<>", v),
-            Filter::Lt(c, v) => self.compare(c, "<", v),
-            Filter::Le(c, v) => self.compare(c, "<=", v),
-            Filter::Gt(c, v) => self.compare(c, ">", v),
-            Filter::Ge(c, v) => self.compare(c, ">=", v),
-            Filter::Contains(c, s) => self.substring(c, s, false),
-            Filter::StartsWith(c, s) => self.substring(c, s, true),
-            Filter::IsNull(c) => {
-                self.push("(");
-                self.column(c)?;
-                self.push(" IS NULL)");
-                Ok(())
-            }
-            Filter::In(c, vs) => {
-                let ors = vs.iter().map(|v| Filter::Eq(c.clone(), v.clone())).collect();
-                self.filter(&Filter::Or(ors))
-            }
-            Filter::And(fs) | Filter::Or(fs) => {
-                let (op, empty) = if matches!(f, Filter::And(_)) { (" AND ", "1") } else { (" OR ", "0") };
-                if fs.is_empty() {
-                    self.push(empty);
-                    return Ok(());
-                }
-                self.push("(");
-                for (i, sub) in fs.iter().enumerate() {
-                    if i > 0 {
-                        self.push(op);
-                    }
-                    self.filter(sub)?;
-                }
-                self.push(")");
-                Ok(())
-            }
-            Filter::Not(sub) => {
-                self.push("(NOT ");
-                self.filter(sub)?;
-                self.push(")");
-                Ok(())
-            }
-        }
+/// A compiled parameter as rusqlite binds it.
+fn to_sql(p: &Param) -> Sql {
+    match p {
+        Param::Null => Sql::Null,
+        Param::Integer(i) => Sql::Integer(*i),
+        Param::Real(f) => Sql::Real(*f),
+        Param::Text(t) => Sql::Text(t.clone()),
     }
 }
 
 /// "Row comes after the cursor" for keys k0.. with the given directions, then id.
-fn after_condition(sql: &mut SqlBuilder, order: &[OrderBy], keys: &[Sql], id: &str) -> Result<()> {
+fn after_condition(sql: &mut SqlBuilder, order: &[OrderBy], keys: &[Param], id: &str) -> Result<()> {
     if keys.len() != order.len() {
         return Err(Error::invalid("cursor does not fit this query"));
     }
@@ -258,8 +110,8 @@ fn after_condition(sql: &mut SqlBuilder, order: &[OrderBy], keys: &[Sql], id: &s
     for (i, (o, v)) in order.iter().zip(keys).enumerate() {
         let k = format!("k{i}");
         match (o.descending, v) {
-            (false, Sql::Null) => sql.push(&format!("({k} IS NOT NULL OR ({k} IS NULL AND ")),
-            (true, Sql::Null) => sql.push(&format!("(0 OR ({k} IS NULL AND ")),
+            (false, Param::Null) => sql.push(&format!("({k} IS NOT NULL OR ({k} IS NULL AND ")),
+            (true, Param::Null) => sql.push(&format!("(0 OR ({k} IS NULL AND ")),
             (false, v) => {
                 sql.push(&format!("({k} > "));
                 sql.bind(v.clone());
@@ -278,7 +130,7 @@ fn after_condition(sql: &mut SqlBuilder, order: &[OrderBy], keys: &[Sql], id: &s
         closes += 2;
     }
     sql.push(if order.last().is_some_and(|o| o.descending) { "id < " } else { "id > " });
-    sql.bind(Sql::Text(id.to_string()));
+    sql.bind(Param::Text(id.to_string()));
     sql.push(&")".repeat(closes));
     Ok(())
 }
@@ -302,7 +154,7 @@ fn build(table_id: i64, q: &Query, cursor: Option<&CursorBody>, limit: u32) -> R
         }
     }
     sql.push(" FROM record WHERE table_id = ");
-    sql.bind(Sql::Integer(table_id));
+    sql.bind(Param::Integer(table_id));
     sql.push(" AND state <> 3");
     if let Some(f) = &q.filter {
         sql.push(" AND ");
@@ -310,7 +162,7 @@ fn build(table_id: i64, q: &Query, cursor: Option<&CursorBody>, limit: u32) -> R
     }
     sql.push(")");
     if let Some(cur) = cursor {
-        let keys = cur.k.iter().map(json_to_sql).collect::<Result<Vec<_>>>()?;
+        let keys = cur.k.iter().map(json_to_param).collect::<Result<Vec<_>>>()?;
         sql.push(" WHERE ");
         after_condition(&mut sql, &q.order_by, &keys, &cur.id)?;
     }
@@ -319,7 +171,7 @@ fn build(table_id: i64, q: &Query, cursor: Option<&CursorBody>, limit: u32) -> R
         sql.push(&format!("k{i}{}, ", if o.descending { " DESC" } else { "" }));
     }
     sql.push(if q.order_by.last().is_some_and(|o| o.descending) { "id DESC LIMIT " } else { "id LIMIT " });
-    sql.bind(Sql::Integer(i64::from(limit) + 1));
+    sql.bind(Param::Integer(i64::from(limit) + 1));
 
     Ok(sql)
 }
@@ -358,7 +210,7 @@ impl Store {
             let sql = build(table_id, q, cursor.as_ref(), limit)?;
             let mut stmt = c.prepare_cached(&sql.text)?;
             let n_keys = q.order_by.len();
-            let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter().map(to_sql)))?;
             let mut records = Vec::new();
             let mut last_keys = Vec::new();
             let mut more = false;
@@ -396,7 +248,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::TableSpec;
+    use crate::store::{TableSpec, Value};
     use crate::{CreateOptions, KdfParams, Vault};
 
     /// Ordering by a sortable column walks its index: no sort step, so pages cost O(page).
@@ -423,8 +275,9 @@ mod tests {
             store
                 .read(|c| {
                     let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))?;
-                    let rows =
-                        stmt.query_map(rusqlite::params_from_iter(sql.params.iter()), |r| r.get::<_, String>(3))?;
+                    let rows = stmt.query_map(rusqlite::params_from_iter(sql.params.iter().map(to_sql)), |r| {
+                        r.get::<_, String>(3)
+                    })?;
                     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "))
                 })
                 .unwrap()

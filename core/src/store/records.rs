@@ -103,16 +103,7 @@ pub struct Record {
     pub state: RecordState,
 }
 
-/// A row as pulled from the server.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServerRow {
-    /// Primary id.
-    pub id: String,
-    /// Column values.
-    pub values: Values,
-    /// `@odata.etag`.
-    pub etag: Option<String>,
-}
+pub use outpost_wire::page::ServerRow;
 
 pub(crate) fn table_id(conn: &Connection, entity_set: &str) -> Result<(i64, Vec<String>)> {
     let row: Option<(i64, String)> = conn

@@ -8,54 +8,21 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
-/// Argon2id cost parameters (version 0x13, 32-byte output, 16-byte salt).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KdfParams {
-    /// Memory in KiB.
-    pub m_kib: u32,
-    /// Iterations (passes).
-    pub t: u32,
-    /// Lanes (parallelism).
-    pub p: u32,
+// Argon2id cost parameters, their floor, and the caps enforced when a keyslot file is parsed
+// live with the file format in `outpost_wire::keyslot`.
+pub use outpost_wire::keyslot::{KdfParams, MAX_M_KIB, MAX_P, MAX_T};
+
+/// What the vault does with [`KdfParams`] beyond the file format: check them for a new slot,
+/// and run Argon2id.
+pub(crate) trait KdfParamsExt {
+    /// Refuse parameters a new slot may not use.
+    fn check_for_new_slot(&self) -> Result<()>;
+    /// Derive a 32-byte key-encryption key from `password` and `salt`.
+    fn derive(&self, password: &[u8], salt: &[u8]) -> Result<Zeroizing<[u8; 32]>>;
 }
 
-/// Upper bounds accepted when *parsing* a keyslot file. Anything above is `Corrupt`, so a
-/// tampered file cannot make unlock allocate gigabytes or spin for hours.
-pub const MAX_M_KIB: u32 = 1024 * 1024; // 1 GiB
-/// Cap on iterations.
-pub const MAX_T: u32 = 16;
-/// Cap on lanes.
-pub const MAX_P: u32 = 16;
-
-/// OWASP's equal-strength rows for Argon2id (m KiB, t), all p = 1. A parameter set is at or
-/// above the floor when it dominates one of these rows.
-const OWASP_FLOOR: [(u32, u32); 5] = [(47_104, 1), (19_456, 2), (12_288, 3), (9_216, 4), (7_168, 5)];
-
-impl KdfParams {
-    /// RFC 9106's second recommendation: 64 MiB, t = 3, p = 4.
-    pub const DEFAULT: KdfParams = KdfParams { m_kib: 64 * 1024, t: 3, p: 4 };
-
-    /// The weakest parameters a new or re-wrapped slot may use (OWASP: 19 MiB, t = 2, p = 1).
-    /// Tests create vaults here to stay fast.
-    pub const FLOOR: KdfParams = KdfParams { m_kib: 19_456, t: 2, p: 1 };
-
-    /// Whether these parameters meet OWASP's minimum (any of its equal-strength rows).
-    pub fn meets_floor(&self) -> bool {
-        OWASP_FLOOR.iter().any(|&(m, t)| self.m_kib >= m && self.t >= t)
-    }
-
-    /// Structural validity and the parse-time caps.
-    pub(crate) fn within_caps(&self) -> bool {
-        self.t >= 1
-            && self.t <= MAX_T
-            && self.p >= 1
-            && self.p <= MAX_P
-            && self.m_kib <= MAX_M_KIB
-            && self.m_kib >= 8 * self.p
-    }
-
-    /// Refuse parameters a new slot may not use.
-    pub(crate) fn check_for_new_slot(&self) -> Result<()> {
+impl KdfParamsExt for KdfParams {
+    fn check_for_new_slot(&self) -> Result<()> {
         if !self.within_caps() {
             return Err(Error::invalid(format!(
                 "KDF parameters out of range (m ≤ {MAX_M_KIB} KiB, 1 ≤ t ≤ {MAX_T}, 1 ≤ p ≤ {MAX_P}, m ≥ 8p)"
@@ -67,20 +34,13 @@ impl KdfParams {
         Ok(())
     }
 
-    /// Derive a 32-byte key-encryption key from `password` and `salt`.
-    pub(crate) fn derive(&self, password: &[u8], salt: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
+    fn derive(&self, password: &[u8], salt: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
         let params = Params::new(self.m_kib, self.t, self.p, Some(32))
             .map_err(|e| Error::internal(format!("argon2 params: {e}")))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut out = Zeroizing::new([0u8; 32]);
         argon.hash_password_into(password, salt, out.as_mut()).map_err(|e| Error::internal(format!("argon2: {e}")))?;
         Ok(out)
-    }
-}
-
-impl Default for KdfParams {
-    fn default() -> Self {
-        KdfParams::DEFAULT
     }
 }
 

@@ -30,46 +30,10 @@ pub fn system_clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
 }
 
-/// What happens once `max_attempts` wrong passwords have been entered in a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnLimit {
-    /// Each further wrong password locks the vault for a delay that doubles, from `base_s` up to
-    /// `max_s` seconds.
-    Delay {
-        /// First delay, seconds.
-        base_s: u32,
-        /// Longest delay, seconds.
-        max_s: u32,
-    },
-    /// Delete the vault (keyslot file first: without it the database is unreadable).
-    Wipe,
-}
-
-/// Lockout policy, chosen when the vault is created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LockoutPolicy {
-    /// Wrong passwords in a row before `on_limit` applies (≥ 1).
-    pub max_attempts: u32,
-    /// What happens then.
-    pub on_limit: OnLimit,
-}
-
-impl Default for LockoutPolicy {
-    fn default() -> Self {
-        LockoutPolicy { max_attempts: 10, on_limit: OnLimit::Delay { base_s: 30, max_s: 24 * 3600 } }
-    }
-}
-
-/// The persisted attempt counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Counter {
-    /// Wrong passwords in a row (including an attempt in progress).
-    pub failed: u32,
-    /// The latest clock reading seen; detects a clock moved backwards.
-    pub last_seen_unix: i64,
-    /// No attempt is accepted before this time (0 = not locked).
-    pub locked_until_unix: i64,
-}
+// The policy and the counter are recorded in the keyslot file: their types live with its format
+// in `outpost_wire::keyslot`. The rules over them are here.
+pub(crate) use outpost_wire::keyslot::Counter;
+pub use outpost_wire::keyslot::{LockoutPolicy, OnLimit};
 
 /// What a failed attempt leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,10 +43,23 @@ pub(crate) enum Failure {
     Wipe,
 }
 
-impl Counter {
+/// The lockout rules over the persisted [`Counter`].
+pub(crate) trait CounterRules {
     /// Fold in a clock reading. A clock moved backwards keeps the *remaining* wait rather than
     /// extending it to the old deadline or cancelling it. Returns whether the counter changed.
-    pub(crate) fn observe(&mut self, now: i64) -> bool {
+    fn observe(&mut self, now: i64) -> bool;
+    /// Seconds to wait before an attempt is accepted, if locked.
+    fn retry_after(&self, now: i64) -> Option<u64>;
+    /// Attempts left before the policy applies.
+    fn attempts_left(&self, policy: &LockoutPolicy) -> u32;
+    /// Apply the policy after a failed attempt (the attempt is already counted in `failed`).
+    fn fail(&mut self, policy: &LockoutPolicy, now: i64) -> Failure;
+    /// A success resets everything but the clock.
+    fn succeed(&mut self);
+}
+
+impl CounterRules for Counter {
+    fn observe(&mut self, now: i64) -> bool {
         if now < self.last_seen_unix {
             if self.locked_until_unix > self.last_seen_unix {
                 self.locked_until_unix = now.saturating_add(self.locked_until_unix - self.last_seen_unix);
@@ -97,18 +74,15 @@ impl Counter {
         }
     }
 
-    /// Seconds to wait before an attempt is accepted, if locked.
-    pub(crate) fn retry_after(&self, now: i64) -> Option<u64> {
+    fn retry_after(&self, now: i64) -> Option<u64> {
         (self.locked_until_unix > now).then(|| (self.locked_until_unix - now) as u64)
     }
 
-    /// Attempts left before the policy applies.
-    pub(crate) fn attempts_left(&self, policy: &LockoutPolicy) -> u32 {
+    fn attempts_left(&self, policy: &LockoutPolicy) -> u32 {
         policy.max_attempts.saturating_sub(self.failed)
     }
 
-    /// Apply the policy after a failed attempt (the attempt is already counted in `failed`).
-    pub(crate) fn fail(&mut self, policy: &LockoutPolicy, now: i64) -> Failure {
+    fn fail(&mut self, policy: &LockoutPolicy, now: i64) -> Failure {
         if self.failed < policy.max_attempts {
             return Failure::WrongPassword { attempts_left: self.attempts_left(policy) };
         }
@@ -123,8 +97,7 @@ impl Counter {
         }
     }
 
-    /// A success resets everything but the clock.
-    pub(crate) fn succeed(&mut self) {
+    fn succeed(&mut self) {
         self.failed = 0;
         self.locked_until_unix = 0;
     }

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 use self::files::VaultPaths;
-use self::kdf::KdfParams;
+use self::kdf::{KdfParams, KdfParamsExt};
 use self::keyslot::{dek_check, slot_aad, DbSettings, KeyslotFile, Rotation, Slot, SlotKind};
-use self::lockout::{Clock, Counter, Failure, LockoutPolicy};
+use self::lockout::{Clock, Counter, CounterRules, Failure, LockoutPolicy};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
