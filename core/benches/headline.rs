@@ -546,21 +546,7 @@ async fn run(bin: &Path, rows: usize, opts: &Options) {
     // --- 1. Initial sync.
     let dir = tempfile::tempdir().unwrap();
     let fast = CreateOptions { kdf: KdfParams::FLOOR, ..CreateOptions::default() };
-    let vault = Vault::create(dir.path(), PASSWORD, &fast).unwrap();
-    let auth = Auth::new(
-        AuthConfig {
-            org: org.clone(),
-            client_id: emu.get("client_id"),
-            redirect_uri: "http://127.0.0.1:53682".into(),
-            authority: Some(format!("{}/v2.0", emu.get("authority"))),
-            allow_password_grant: true,
-        },
-        vault.shared_store(),
-    )
-    .unwrap();
-    auth.sign_in_with_password(BOB, emu.password(BOB).as_bytes()).await.unwrap();
-    let auth = Arc::new(auth);
-    let engine = SyncEngine::new(vault.shared_store(), auth.clone(), &org, profile.clone(), config.clone()).unwrap();
+    let (vault, auth, engine) = signed_in(&emu, &org, dir.path(), &profile, &config).await;
     let rss_before = status_kib(None, "VmRSS");
     eprintln!("sync bench: initial sync");
     let (initial, summary) = sync_once(&engine).await;
@@ -912,60 +898,31 @@ async fn run(bin: &Path, rows: usize, opts: &Options) {
 /// Unlock at the default parameters, change_password, the re-wrap alone at 1 MB and 1 GB, and
 /// `PRAGMA rekey` of the same data (through `rotate_data_key`) for information.
 fn vault_figures(gb_rows: usize) -> Vec<Figure> {
-    let mut out = Vec::new();
-    let d = tempfile::tempdir().unwrap();
-    let v = Vault::create(d.path(), PASSWORD, &CreateOptions::default()).unwrap();
-    v.lock().unwrap();
-    let mut unlocks = Vec::new();
-    for _ in 0..5 {
-        let s = Instant::now();
-        let v = Vault::unlock(d.path(), PASSWORD, &OpenOptions::default()).unwrap();
-        unlocks.push(s.elapsed());
-        v.lock().unwrap();
-    }
-    let (unlock_ms, _) = store_bench::percentiles(unlocks);
-    out.push(fig("5. unlock, default params 64 MiB/t=3/p=4, median of 5", format!("{unlock_ms:.1} ms"), "-", "-"));
-    let mut rewrap_small = None;
+    let unlock_ms = store_bench::unlock_median_ms();
+    let mut out =
+        vec![fig("5. unlock, default params 64 MiB/t=3/p=4, median of 5", format!("{unlock_ms:.1} ms"), "-", "-")];
+    let mut rewrap_small: Option<f64> = None;
     for (label, n) in [("1 MB", 1_000usize), ("1 GB", gb_rows)] {
         if n == 0 {
             continue;
         }
-        let d = tempfile::tempdir().unwrap();
-        let mut v = Vault::create(d.path(), PASSWORD, &CreateOptions::default()).unwrap();
-        store_bench::fill(v.store(), n, false);
-        v.store().checkpoint().unwrap();
-        let size = store_bench::dir_size(d.path()) as f64 / 1e6;
-        // A real password change happens long after the data was written: flush the OS's dirty
-        // pages from the fill first (otherwise the keyslot fsync waits on them).
-        let _ = Command::new("sync").status();
-        let (mut changes, mut rewraps) = (Vec::new(), Vec::new());
-        let mut current: &[u8] = PASSWORD;
-        for new in [&b"new password 1"[..], b"new password 2", b"new benchmark password"] {
-            let s = Instant::now();
-            v.change_password(current, new).unwrap();
-            changes.push(s.elapsed());
-            rewraps.push(v.last_rewrap_duration().unwrap());
-            current = new;
-        }
-        let (change, _) = store_bench::percentiles(changes);
-        let (rewrap, _) = store_bench::percentiles(rewraps);
+        let m = store_bench::password_change(n);
         out.push(fig(
-            format!("   change_password, {label} db ({size:.0} MB), median of 3"),
-            format!("{change:.1} ms"),
+            format!("   change_password, {label} db ({:.0} MB), median of 3", m.size_mb),
+            format!("{:.1} ms", m.change_ms),
             format!("unlock {unlock_ms:.1} ms"),
-            format!("{:.2}", change / unlock_ms),
+            format!("{:.2}", m.change_ms / unlock_ms),
         ));
+        let rewrap = m.rewrap_ms;
         let (base, ratio) = match rewrap_small {
             None => (format!("goal {GOAL_REWRAP_MS:.0} ms"), format!("{:.2}", rewrap / GOAL_REWRAP_MS)),
             Some(small) => (format!("1 MB db {small:.2} ms"), format!("{:.2}", rewrap / small)),
         };
         rewrap_small.get_or_insert(rewrap);
         out.push(fig(format!("   re-wrap + keyslot write alone, {label} db"), format!("{rewrap:.2} ms"), base, ratio));
-        let s = Instant::now();
-        v.rotate_data_key(b"new benchmark password", None).unwrap();
         out.push(fig(
             format!("   PRAGMA rekey (rotate_data_key, KDF included), {label} db"),
-            format!("{:.0} ms", s.elapsed().as_secs_f64() * 1000.0),
+            format!("{:.0} ms", m.rekey_ms),
             format!("re-wrap {rewrap:.2} ms"),
             "-",
         ));
@@ -1091,13 +1048,17 @@ fn rss_child(rows: usize) -> BigSync {
     BigSync { rows, hwm_mib: field("HWM_MIB="), rate: field("RATE="), seconds: field("SECONDS=") }
 }
 
-/// The child side of [`rss_child`].
-async fn rss_child_main(bin: &Path, rows: usize) {
-    let emu = Emulator::start(bin, rows);
-    let org = OrgUrl::parse(&emu.get("org_url")).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+/// A fresh vault (`KdfParams::FLOOR`) in `dir`, signed in as bob with the password grant, and its
+/// sync engine.
+async fn signed_in(
+    emu: &Emulator,
+    org: &OrgUrl,
+    dir: &Path,
+    profile: &SyncProfile,
+    config: &SyncConfig,
+) -> (Vault, Arc<Auth>, SyncEngine) {
     let fast = CreateOptions { kdf: KdfParams::FLOOR, ..CreateOptions::default() };
-    let vault = Vault::create(dir.path(), PASSWORD, &fast).unwrap();
+    let vault = Vault::create(dir, PASSWORD, &fast).unwrap();
     let auth = Auth::new(
         AuthConfig {
             org: org.clone(),
@@ -1110,14 +1071,18 @@ async fn rss_child_main(bin: &Path, rows: usize) {
     )
     .unwrap();
     auth.sign_in_with_password(BOB, emu.password(BOB).as_bytes()).await.unwrap();
-    let engine = SyncEngine::new(
-        vault.shared_store(),
-        Arc::new(auth),
-        &org,
-        SyncProfile::default_profile(),
-        SyncConfig::default(),
-    )
-    .unwrap();
+    let auth = Arc::new(auth);
+    let engine = SyncEngine::new(vault.shared_store(), auth.clone(), org, profile.clone(), config.clone()).unwrap();
+    (vault, auth, engine)
+}
+
+/// The child side of [`rss_child`].
+async fn rss_child_main(bin: &Path, rows: usize) {
+    let emu = Emulator::start(bin, rows);
+    let org = OrgUrl::parse(&emu.get("org_url")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (vault, _auth, engine) =
+        signed_in(&emu, &org, dir.path(), &SyncProfile::default_profile(), &SyncConfig::default()).await;
     let (took, s) = sync_once(&engine).await;
     assert_eq!(s.rows_pulled(), rows as u64);
     println!("HWM_MIB={:.1}", mib(status_kib(None, "VmHWM")));

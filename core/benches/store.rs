@@ -152,17 +152,7 @@ fn main() {
     println!("|{}|{}|", "-".repeat(60), "-".repeat(30));
 
     // --- Unlock and password change at default parameters (64 MiB, t=3, p=4).
-    let d = tempfile::tempdir().unwrap();
-    let v = Vault::create(d.path(), PASSWORD, &CreateOptions::default()).unwrap();
-    v.lock().unwrap();
-    let mut unlocks = Vec::new();
-    for _ in 0..5 {
-        let s = Instant::now();
-        let v = Vault::unlock(d.path(), PASSWORD, &OpenOptions::default()).unwrap();
-        unlocks.push(s.elapsed());
-        v.lock().unwrap();
-    }
-    let (unlock_ms, _) = percentiles(unlocks);
+    let unlock_ms = unlock_median_ms();
     line("unlock, default params 64 MiB/t=3/p=4 (median of 5)", format!("{unlock_ms:.1} ms"));
 
     // --- Bulk insert: SQLCipher vs unkeyed, same store code, same run.
@@ -222,34 +212,63 @@ fn main() {
         if n == 0 {
             continue;
         }
-        let d = tempfile::tempdir().unwrap();
-        let mut v = Vault::create(d.path(), PASSWORD, &CreateOptions::default()).unwrap();
-        fill(v.store(), n, false);
-        v.store().checkpoint().unwrap();
-        let size = dir_size(d.path()) as f64 / 1e6;
-        // Steady state: flush the OS's dirty pages from the fill first, as a real password change
-        // happens long after the data was written (otherwise the keyslot fsync waits on them).
-        let _ = std::process::Command::new("sync").status();
-        let mut changes = Vec::new();
-        let mut rewraps = Vec::new();
-        let mut current: &[u8] = PASSWORD;
-        for new in [&b"new password 1"[..], b"new password 2", b"new benchmark password"] {
-            let s = Instant::now();
-            v.change_password(current, new).unwrap();
-            changes.push(s.elapsed());
-            rewraps.push(v.last_rewrap_duration().unwrap());
-            current = new;
-        }
-        let (change, _) = percentiles(changes);
-        let (rewrap, _) = percentiles(rewraps);
+        let m = password_change(n);
         line(
-            &format!("change_password, {label} db ({size:.0} MB), median of 3"),
-            format!("{change:.1} ms ({:.2}x unlock)", change / unlock_ms),
+            &format!("change_password, {label} db ({:.0} MB), median of 3", m.size_mb),
+            format!("{:.1} ms ({:.2}x unlock)", m.change_ms, m.change_ms / unlock_ms),
         );
-        line(&format!("  re-wrap + keyslot write alone, {label} db"), format!("{rewrap:.2} ms"));
-        let s = Instant::now();
-        v.rotate_data_key(b"new benchmark password", None).unwrap();
-        let rekey = s.elapsed().as_secs_f64() * 1000.0;
-        line(&format!("rotate_data_key (KDF + PRAGMA rekey), {label} db"), format!("{rekey:.0} ms"));
+        line(&format!("  re-wrap + keyslot write alone, {label} db"), format!("{:.2} ms", m.rewrap_ms));
+        line(&format!("rotate_data_key (KDF + PRAGMA rekey), {label} db"), format!("{:.0} ms", m.rekey_ms));
     }
+}
+
+/// Median of 5 unlocks at the default parameters (64 MiB, t=3, p=4), ms.
+pub(crate) fn unlock_median_ms() -> f64 {
+    let d = tempfile::tempdir().unwrap();
+    let v = Vault::create(d.path(), PASSWORD, &CreateOptions::default()).unwrap();
+    v.lock().unwrap();
+    let mut unlocks = Vec::new();
+    for _ in 0..5 {
+        let s = Instant::now();
+        let v = Vault::unlock(d.path(), PASSWORD, &OpenOptions::default()).unwrap();
+        unlocks.push(s.elapsed());
+        v.lock().unwrap();
+    }
+    percentiles(unlocks).0
+}
+
+/// A password change on a database of `n` rows.
+pub(crate) struct PasswordChange {
+    pub(crate) size_mb: f64,
+    /// `change_password`, median of 3, ms.
+    pub(crate) change_ms: f64,
+    /// The re-wrap and keyslot write alone (no KDF), median of 3, ms.
+    pub(crate) rewrap_ms: f64,
+    /// `rotate_data_key` (KDF + `PRAGMA rekey`), ms.
+    pub(crate) rekey_ms: f64,
+}
+
+pub(crate) fn password_change(n: usize) -> PasswordChange {
+    let d = tempfile::tempdir().unwrap();
+    let mut v = Vault::create(d.path(), PASSWORD, &CreateOptions::default()).unwrap();
+    fill(v.store(), n, false);
+    v.store().checkpoint().unwrap();
+    let size_mb = dir_size(d.path()) as f64 / 1e6;
+    // Steady state: flush the OS's dirty pages from the fill first, as a real password change
+    // happens long after the data was written (otherwise the keyslot fsync waits on them).
+    let _ = std::process::Command::new("sync").status();
+    let mut changes = Vec::new();
+    let mut rewraps = Vec::new();
+    let mut current: &[u8] = PASSWORD;
+    for new in [&b"new password 1"[..], b"new password 2", b"new benchmark password"] {
+        let s = Instant::now();
+        v.change_password(current, new).unwrap();
+        changes.push(s.elapsed());
+        rewraps.push(v.last_rewrap_duration().unwrap());
+        current = new;
+    }
+    let s = Instant::now();
+    v.rotate_data_key(b"new benchmark password", None).unwrap();
+    let rekey_ms = s.elapsed().as_secs_f64() * 1000.0;
+    PasswordChange { size_mb, change_ms: percentiles(changes).0, rewrap_ms: percentiles(rewraps).0, rekey_ms }
 }
