@@ -27,7 +27,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 stage "rust tests"
-cargo test --workspace --all-targets --features outpost-core/failpoints 2>&1 | tee -a "$log"
+cargo test --workspace --all-targets --no-fail-fast --features outpost-core/failpoints 2>&1 | tee -a "$log"
 
 stage "doc tests"
 cargo test --workspace --doc 2>&1 | tee -a "$log"
