@@ -269,6 +269,12 @@ pub struct Settings {
     /// a change-tracked read (initial pages or a delta request) whose `Prefer` asks for any annotation
     /// (`odata.include-annotations=...`) gets no `@odata.deltaLink` on its last page. Off by default.
     pub annotations_drop_delta_link: bool,
+    /// Echo a part's `Content-ID` in `$batch` answers to parts outside changesets too. Off by default:
+    /// the Dataverse docs show Content-ID echoed in changeset answers only and say nothing of other
+    /// parts, and ODataLib's multipart batch writer (the OData library the Web API runs on) writes the
+    /// header only inside a changeset (UNVERIFIED on a live org). A client must cope with both shapes;
+    /// turn this on to test the other one.
+    pub echo_content_id_outside_changesets: bool,
 }
 
 impl Default for Settings {
@@ -288,6 +294,7 @@ impl Default for Settings {
             concurrency_limit: 52,
             concurrency_retry_after_secs: 1,
             annotations_drop_delta_link: false,
+            echo_content_id_outside_changesets: false,
         }
     }
 }

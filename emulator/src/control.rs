@@ -128,6 +128,18 @@ pub struct Fault {
     /// Corrupt the real body (same length, invalid JSON).
     #[serde(default)]
     pub malformed_json: bool,
+    /// Lost acknowledgement: the request is handled normally (its write happens, once; a `$batch`
+    /// runs every part), then the connection is closed before any byte of the answer is sent, so the
+    /// client sees a connection error and cannot tell whether the write happened. Ignored when
+    /// `status` is set (an injected answer never runs the request).
+    #[serde(default)]
+    pub lost_ack: bool,
+    /// Connection lost mid-`$batch`: only the first N operations run (changeset members counted one
+    /// by one; a changeset the limit cuts through is rolled back as a unit, as a changeset is atomic),
+    /// the rest are not applied, and the connection is closed before any byte of the answer, as with
+    /// `lost_ack` (implied). On a request other than `$batch` it acts as `lost_ack`.
+    #[serde(default)]
+    pub lost_ack_after_parts: Option<u32>,
     /// Error code for the injected answer (default by status).
     #[serde(default)]
     pub code: Option<String>,
@@ -156,6 +168,8 @@ impl Default for Fault {
             drop_connection: false,
             truncate_body: false,
             malformed_json: false,
+            lost_ack: false,
+            lost_ack_after_parts: None,
             code: None,
             message: None,
             body: None,
@@ -165,6 +179,11 @@ impl Default for Fault {
 }
 
 impl Fault {
+    /// Whether the answer is withheld: the connection closes before any byte of it.
+    pub fn loses_ack(&self) -> bool {
+        self.status.is_none() && (self.lost_ack || self.lost_ack_after_parts.is_some())
+    }
+
     /// Whether the fault applies to a request.
     pub fn matches(&self, method: &str, path: &str) -> bool {
         self.count > 0
@@ -457,6 +476,75 @@ pub(crate) fn patch_rows(s: &Shared, set: &str, upn: &str, rows: &[(String, J)])
         }
     }
     Ok(())
+}
+
+/// Inserts per row of an entity set: primary id (lower case) → how many times a row with that id
+/// was inserted (a POST, an upsert that created it, a control-API create; a re-creation after a
+/// delete counts again; writes of rolled-back changesets do not count). Generated rows that were
+/// never re-created are not listed. `None` for an unknown entity set. Read from the write history.
+pub(crate) fn insert_counts(s: &Shared, set: &str) -> Option<HashMap<String, usize>> {
+    let table = s.schema.by_set(set)?;
+    let mut counts = HashMap::new();
+    for (id, w) in state::read(&s.store).history.of_table(table.id) {
+        if w.kind == crate::history::WriteKind::Insert {
+            *counts.entry(guid(id)).or_insert(0) += 1;
+        }
+    }
+    Some(counts)
+}
+
+/// Deletes rows as the admin, as a Web API `DELETE` does (tombstones for change tracking, a new row
+/// version each). Rows that do not exist are skipped. Returns how many were deleted.
+pub(crate) fn delete_rows(s: &Shared, set: &str, ids: &[String]) -> Result<usize, String> {
+    let table = s.schema.by_set(set).ok_or_else(|| format!("unknown table {set}"))?;
+    let caller = caller_for(s, None).map_err(|r| format!("no user to act as ({})", r.status()))?;
+    let keys = ids
+        .iter()
+        .map(|id| codec::parse_guid(id).ok_or_else(|| format!("{set}({id}): not a GUID")))
+        .collect::<Result<Vec<u128>, String>>()?;
+    let headers = HeaderMap::new();
+    let ctx = Ctx {
+        shared: s,
+        caller: &caller,
+        api: format!("{}/api/data/v9.2", s.org_url),
+        prefer: Prefer::default(),
+        noise: false,
+        headers: &headers,
+    };
+    let mut store = state::write(&s.store);
+    let mut deleted = 0;
+    for id in keys {
+        match write::delete(&ctx, &mut store, table.id, Some(id)) {
+            Ok(_) => deleted += 1,
+            Err(e) if e.status == 404 => {}
+            Err(e) => return Err(format!("{set}({}): HTTP {} {}", guid(id), e.status, e.message)),
+        }
+    }
+    Ok(deleted)
+}
+
+/// `GET /_emulator/tables/{set}/insert-counts`: `{"table", "counts": {id: n}}` (see [`insert_counts`]).
+pub async fn get_insert_counts(State(s): State<Arc<Shared>>, Path(set): Path<String>) -> Response {
+    match insert_counts(&s, &set) {
+        Some(counts) => ok(json!({"table": set, "counts": counts})),
+        None => bad(StatusCode::NOT_FOUND, format!("unknown table {set}")),
+    }
+}
+
+/// Body of `POST /_emulator/tables/{set}/delete-rows`.
+#[derive(Deserialize)]
+pub struct Ids {
+    ids: Vec<String>,
+}
+
+/// `POST /_emulator/tables/{set}/delete-rows` `{"ids": [...]}`: delete rows server-side (tombstones as
+/// a Web API DELETE leaves them); `{"deleted": n}`, missing rows skipped.
+pub async fn post_delete_rows(State(s): State<Arc<Shared>>, Path(set): Path<String>, Json(b): Json<Ids>) -> Response {
+    match delete_rows(&s, &set, &b.ids) {
+        Ok(n) => ok(json!({"table": set, "deleted": n})),
+        Err(e) if s.schema.by_set(&set).is_none() => bad(StatusCode::NOT_FOUND, e),
+        Err(e) => bad(StatusCode::BAD_REQUEST, e),
+    }
 }
 
 /// `POST /_emulator/tables/{set}/rows?as=<upn>`: create a row as another user.

@@ -5,7 +5,9 @@ pub mod codec;
 pub mod config;
 pub mod control;
 pub mod dataverse;
+pub mod decimal;
 pub mod directory;
+pub mod history;
 pub mod identity;
 pub mod jwt;
 pub mod odata;
@@ -363,6 +365,41 @@ impl EmulatorHandle {
     /// The first row that fails, with its HTTP status.
     pub fn patch_rows(&self, entity_set: &str, upn: &str, rows: &[(String, serde_json::Value)]) -> Result<(), String> {
         control::patch_rows(&self.shared, entity_set, upn, rows)
+    }
+
+    /// How many times each row of an entity set was inserted, for "no record is created twice"
+    /// checks: primary id (lower case) → inserts (a POST, an upsert PATCH that created the row, a
+    /// control-API create; a re-creation after a delete counts as another insert; writes of
+    /// rolled-back changesets do not count). Rows never inserted since start-up (generated rows)
+    /// are absent. Empty for an unknown entity set. Same as `GET /_emulator/tables/{set}/insert-counts`.
+    pub fn insert_counts(&self, entity_set: &str) -> std::collections::HashMap<String, usize> {
+        control::insert_counts(&self.shared, entity_set).unwrap_or_default()
+    }
+
+    /// Deletes rows server-side as the admin, exactly as a Web API `DELETE` does (a tombstone each,
+    /// so change tracking reports them). Rows that do not exist are skipped. Returns how many rows
+    /// were deleted. Same as `POST /_emulator/tables/{set}/delete-rows` `{"ids": [...]}`.
+    ///
+    /// # Errors
+    /// An unknown entity set, an id that is not a GUID, or a refused delete (with its HTTP status).
+    pub fn delete_rows(&self, entity_set: &str, ids: &[String]) -> Result<usize, String> {
+        control::delete_rows(&self.shared, entity_set, ids)
+    }
+
+    /// Every accepted write of one row, oldest first (inserts, updates, deletes; `$batch` parts and
+    /// control-API edits included; writes of rolled-back changesets left out). Empty for an
+    /// unknown entity set or id, or a row never written since start-up (`history.rs`).
+    pub fn write_history(&self, entity_set: &str, id: &str) -> Vec<history::Write> {
+        let (Some(t), Some(id)) = (self.shared.schema.by_set(entity_set), codec::parse_guid(id)) else {
+            return Vec::new();
+        };
+        state::read(&self.shared.store).history.of(t.id, id)
+    }
+
+    /// Every accepted write of an entity set since start-up: (row id, write), oldest first.
+    pub fn table_write_history(&self, entity_set: &str) -> Vec<(String, history::Write)> {
+        let Some(t) = self.shared.schema.by_set(entity_set) else { return Vec::new() };
+        state::read(&self.shared.store).history.of_table(t.id).into_iter().map(|(id, w)| (guid(id), w)).collect()
     }
 
     /// Requests logged after sequence number `seq` (cheap: reads from the newest end).

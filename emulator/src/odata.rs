@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 
 use crate::clock;
 use crate::codec;
+use crate::decimal::Decimal;
 
 /// A value to compare in a filter.
 #[derive(Clone, Debug)]
@@ -16,8 +17,8 @@ pub enum FValue<'a> {
     Null,
     /// Text (compared case-insensitively).
     Str(Cow<'a, str>),
-    /// Number.
-    Num(f64),
+    /// Number (exact: money and decimals compare digit for digit).
+    Num(Decimal),
     /// Boolean.
     Bool(bool),
     /// GUID.
@@ -35,8 +36,8 @@ pub enum Lit {
     Null,
     /// `'text'` (also enum literals such as `Microsoft.Dynamics.CRM.OwnershipTypes'UserOwned'`).
     Str(String),
-    /// Number.
-    Num(f64),
+    /// Number, exactly as written (`12.5`, `98765432109876.1234`, `1E3`, `12.5M`).
+    Num(Decimal),
     /// `true`/`false`.
     Bool(bool),
     /// Unquoted GUID.
@@ -285,7 +286,7 @@ fn literal(v: &str) -> Result<Lit, String> {
                 Lit::Time(t)
             } else if let Some(d) = clock::parse_date(v) {
                 Lit::Date(d)
-            } else if let Ok(n) = v.trim_end_matches(['M', 'm', 'd', 'D', 'L', 'l']).parse::<f64>() {
+            } else if let Some(n) = Decimal::parse(v.trim_end_matches(['M', 'm', 'd', 'D', 'L', 'l'])) {
                 Lit::Num(n)
             } else {
                 return Err(format!("Syntax error: '{v}' is not a valid literal"));
@@ -314,16 +315,16 @@ pub fn parse_filter<P>(s: &str, resolve: &dyn Fn(&str) -> Result<P, String>) -> 
 fn compare(v: &FValue<'_>, lit: &Lit) -> Option<Ordering> {
     match (v, lit) {
         (FValue::Str(a), Lit::Str(b)) => Some(a.to_lowercase().cmp(&b.to_lowercase())),
-        (FValue::Num(a), Lit::Num(b)) => a.partial_cmp(b),
+        (FValue::Num(a), Lit::Num(b)) => Some(a.cmp(b)),
         (FValue::Bool(a), Lit::Bool(b)) => Some(a.cmp(b)),
-        (FValue::Bool(a), Lit::Num(b)) => Some(f64::from(u8::from(*a)).partial_cmp(b)?),
+        (FValue::Bool(a), Lit::Num(b)) => Some(Decimal::from_int(i64::from(*a)).cmp(b)),
         (FValue::Guid(a), Lit::Guid(b)) => Some(a.cmp(b)),
         (FValue::Guid(a), Lit::Str(b)) => codec::parse_guid(b).map(|b| a.cmp(&b)),
         (FValue::Time(a), Lit::Time(b)) => Some(a.cmp(b)),
         (FValue::Time(a), Lit::Date(b)) => Some(a.cmp(&(b * 86_400))),
         (FValue::Date(a), Lit::Date(b)) => Some(a.cmp(b)),
         (FValue::Date(a), Lit::Time(b)) => Some((a * 86_400).cmp(b)),
-        (FValue::Str(a), Lit::Num(b)) => a.parse::<f64>().ok()?.partial_cmp(b),
+        (FValue::Str(a), Lit::Num(b)) => Decimal::parse(a.trim()).map(|a| a.cmp(b)),
         _ => None,
     }
 }
@@ -380,7 +381,7 @@ pub fn order(a: &FValue<'_>, b: &FValue<'_>) -> Ordering {
         (F::Null, _) => Ordering::Less,
         (_, F::Null) => Ordering::Greater,
         (F::Str(x), F::Str(y)) => x.to_lowercase().cmp(&y.to_lowercase()),
-        (F::Num(x), F::Num(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
+        (F::Num(x), F::Num(y)) => x.cmp(y),
         (F::Bool(x), F::Bool(y)) => x.cmp(y),
         (F::Guid(x), F::Guid(y)) => x.cmp(y),
         (F::Time(x), F::Time(y)) => x.cmp(y),
@@ -536,7 +537,7 @@ mod tests {
         .unwrap();
         let mut get = |p: &String| match p.as_str() {
             "name" => FValue::Str("o'bryan".into()),
-            "revenue" => FValue::Num(11.0),
+            "revenue" => FValue::Num(Decimal::from_int(11)),
             _ => FValue::Guid(5),
         };
         assert!(eval(&e, &mut get));

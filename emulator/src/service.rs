@@ -63,6 +63,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
             axum::routing::patch(control::update_row).delete(control::delete_row),
         )
         .route("/_emulator/tables/{set}/ids", get(control::row_ids))
+        .route("/_emulator/tables/{set}/insert-counts", get(control::get_insert_counts))
+        .route("/_emulator/tables/{set}/delete-rows", post(control::post_delete_rows))
         .route("/_emulator/faults", post(control::add_fault).get(control::list_faults).delete(control::clear_faults))
         .route("/_emulator/tokens/expire", post(control::expire))
         .route("/_emulator/settings", get(control::get_settings).post(control::set_settings))
@@ -88,6 +90,10 @@ async fn index(State(s): State<Arc<Shared>>) -> Response {
 /// Operations of a `$batch` request, for the request log.
 #[derive(Clone, Copy, Debug)]
 struct BatchParts(u32);
+
+/// The status of an answer a `lost_ack` fault withheld, for the request log.
+#[derive(Clone, Copy, Debug)]
+struct Withheld(u16);
 
 /// Marks the authenticated user on a response, for the request log.
 #[derive(Clone, Debug)]
@@ -136,7 +142,30 @@ fn injected(f: &Fault, status: u16) -> Response {
     r
 }
 
+/// A lost acknowledgement: the request ran, but not one byte of its answer leaves the emulator.
+///
+/// The body fails on its first poll, before hyper has flushed the head it buffered, so hyper drops
+/// the connection with nothing written (the client sees the connection close before a status line).
+/// The status becomes 200 because hyper never polls the body of a 204 or 304 (it would send the
+/// head); no byte of it leaves anyway, and the request log keeps the real one ([`Withheld`]).
+fn withhold(resp: Response) -> Response {
+    let (mut parts, _) = resp.into_parts();
+    parts.extensions.insert(Withheld(parts.status.as_u16()));
+    parts.status = StatusCode::OK;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let stream = futures_util::stream::once(async {
+        Err::<Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "emulator: acknowledgement lost (fault lost_ack)",
+        ))
+    });
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
 async fn mangle(f: &Fault, resp: Response) -> Response {
+    if f.loses_ack() {
+        return withhold(resp);
+    }
     let (mut parts, body) = resp.into_parts();
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
@@ -198,11 +227,15 @@ async fn observe(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Resp
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
             }
+            if let (Some(n), None) = (f.lost_ack_after_parts, f.status) {
+                // `$batch`: only the first n operations run (see `dataverse::batch`)
+                req.extensions_mut().insert(PartLimit(n));
+            }
             match f.status {
                 Some(st) => injected(f, st),
                 None => {
                     let r = next.run(req).await;
-                    if f.drop_connection || f.truncate_body || f.malformed_json {
+                    if f.drop_connection || f.truncate_body || f.malformed_json || f.loses_ack() {
                         mangle(f, r).await
                     } else {
                         r
@@ -220,7 +253,7 @@ async fn observe(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Resp
         since_start_ms: since_start,
         method,
         path,
-        status: resp.status().as_u16(),
+        status: resp.extensions().get::<Withheld>().map_or(resp.status().as_u16(), |w| w.0),
         user,
         grant_type: grant.as_ref().and_then(|g| g.grant_type.clone()),
         claims: grant.and_then(|g| g.claims),
@@ -324,9 +357,14 @@ fn admit(s: &Arc<Shared>, oid: u128) -> Result<(InflightGuard, u32), Response> {
 #[derive(Clone, Copy, Debug)]
 struct Delay(u64);
 
+/// `lost_ack_after_parts`: a `$batch` runs only this many operations.
+#[derive(Clone, Copy, Debug)]
+struct PartLimit(u32);
+
 async fn dataverse_handler(State(s): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let delay = parts.extensions.get::<Delay>().copied();
+    let part_limit = parts.extensions.get::<PartLimit>().map(|p| p.0);
     let (method, uri, headers): (Method, Uri, HeaderMap) = (parts.method, parts.uri, parts.headers);
     let body = match axum::body::to_bytes(body, 256 * 1024 * 1024).await {
         Ok(b) => b,
@@ -365,6 +403,7 @@ async fn dataverse_handler(State(s): State<Arc<Shared>>, req: Request) -> Respon
         query: uri.query().unwrap_or("").to_owned(),
         headers,
         body: body.to_vec(),
+        part_limit,
     };
     let shared = s.clone();
     let dv = tokio::task::spawn_blocking(move || {

@@ -120,6 +120,8 @@ pub struct Store {
     /// Generator inputs.
     pub gen: GenCtx,
     undo: Option<Vec<Undo>>,
+    /// Every accepted write (`history.rs`).
+    pub history: crate::history::History,
 }
 
 const FIRST: &[&str] = &[
@@ -436,7 +438,16 @@ impl Store {
                 );
             }
         }
-        Store { schema, tables, version, base_version: version, delta_min_version: 0, gen, undo: None }
+        Store {
+            schema,
+            tables,
+            version,
+            base_version: version,
+            delta_min_version: 0,
+            gen,
+            undo: None,
+            history: Default::default(),
+        }
     }
 
     /// A row.
@@ -517,6 +528,7 @@ impl Store {
     pub fn put(&mut self, table: TableId, id: u128, values: Vec<Value>, created: i64, now: i64) -> u64 {
         self.record(table, id);
         let version = self.bump();
+        self.note_put(table, id, &values, version);
         let t = &mut self.tables[table];
         if let Some(old) = t.rows.remove(&id) {
             t.changed.remove(&old.version);
@@ -536,6 +548,7 @@ impl Store {
         }
         self.record(table, id);
         let version = self.bump();
+        self.note_delete(table, id, version);
         let t = &mut self.tables[table];
         if let Some(old) = t.rows.remove(&id) {
             t.changed.remove(&old.version);
@@ -551,15 +564,18 @@ impl Store {
     /// Starts recording undo information (a changeset).
     pub fn begin(&mut self) {
         self.undo = Some(Vec::new());
+        self.history.begin();
     }
 
     /// Keeps the changes since [`Store::begin`].
     pub fn commit(&mut self) {
         self.undo = None;
+        self.history.commit();
     }
 
     /// Reverts every change since [`Store::begin`].
     pub fn rollback(&mut self) {
+        self.history.rollback();
         let Some(entries) = self.undo.take() else { return };
         for u in entries.into_iter().rev() {
             let t = &mut self.tables[u.table];

@@ -253,10 +253,22 @@ pub fn handle(ctx: &Ctx<'_>, req: &DvRequest) -> DvResponse {
         return r;
     }
     let continue_on_error = ctx.prefer.continue_on_error;
+    // OData's multipart writer (ODataLib, which Dataverse's Web API is built on) writes Content-ID only
+    // inside changesets; the switch lets tests get the other shape too (README, "Fidelity notes").
+    let echo_outside = crate::state::read(&ctx.shared.settings).echo_content_id_outside_changesets;
+    // fault `lost_ack_after_parts`: the connection is lost after this many operations
+    let limit = req.part_limit.map(|n| n as usize);
+    let mut started = 0usize;
     let batch_b = format!("batchresponse_{}", codec::guid(codec::random_guid()));
     let mut out = String::new();
     let mut failed: Option<String> = None;
     for item in &items {
+        let size = if let Item::Changeset(ops) = item { ops.len() } else { 1 };
+        if limit.is_some_and(|n| started + size > n) {
+            // Nothing from here on runs; a changeset the limit cuts through never commits.
+            break;
+        }
+        started += size;
         match item {
             Item::Single(op) => {
                 let (version, path, query) = relative(&op.url, &req.version);
@@ -267,10 +279,11 @@ pub fn handle(ctx: &Ctx<'_>, req: &DvRequest) -> DvResponse {
                     query,
                     headers: op.headers.clone(),
                     body: op.body.clone(),
+                    part_limit: None,
                 };
                 let r = dispatch(ctx.shared, ctx.caller, &inner);
                 let mut part = format!("--{batch_b}\r\n");
-                render(&mut part, &r, op.content_id.as_deref());
+                render(&mut part, &r, op.content_id.as_deref().filter(|_| echo_outside));
                 if r.status >= 400 && !continue_on_error {
                     failed = Some(part);
                     break;

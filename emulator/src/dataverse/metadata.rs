@@ -371,7 +371,9 @@ fn filter_json(items: Vec<J>, filter: Option<&str>) -> Result<Vec<J>, DvError> {
                     crate::codec::parse_guid(s).map_or_else(|| FValue::Str(s.clone().into()), FValue::Guid)
                 }
                 Some(J::Bool(b)) => FValue::Bool(*b),
-                Some(J::Number(n)) => FValue::Num(n.as_f64().unwrap_or(0.0)),
+                Some(J::Number(n)) => {
+                    FValue::Num(crate::decimal::Decimal::parse(&n.to_string()).unwrap_or(crate::decimal::Decimal::ZERO))
+                }
                 _ => FValue::Null,
             })
         })

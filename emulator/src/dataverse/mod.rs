@@ -42,6 +42,9 @@ pub struct DvRequest {
     pub headers: HeaderMap,
     /// Body.
     pub body: Vec<u8>,
+    /// `$batch` only, from the `lost_ack_after_parts` fault: run only this many operations
+    /// (changeset members counted one by one). `None`: all of them.
+    pub part_limit: Option<u32>,
 }
 
 /// A Web API response.

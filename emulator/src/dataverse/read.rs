@@ -8,6 +8,7 @@ use crate::clock;
 use crate::codec::{self, guid, json_str};
 use crate::config::{ReadLevel, Settings};
 use crate::dataverse::{Ctx, DvError, DvResponse, Query};
+use crate::decimal::Decimal;
 use crate::odata::{self, wants_annotation, Expr, FValue};
 use crate::schema::{Kind, Role, TableDef, TableId, SYSTEMUSER};
 use crate::store::{Row, Store, Value, DEC_SCALE};
@@ -25,8 +26,9 @@ pub fn fvalue(v: Value) -> FValue<'static> {
     match v {
         Value::Null => FValue::Null,
         Value::Str(s) => FValue::Str(String::from(s).into()),
-        Value::Int(i) => FValue::Num(i as f64),
-        Value::Dec(d) => FValue::Num(d as f64 / DEC_SCALE as f64),
+        Value::Int(i) => FValue::Num(Decimal::from_int(i)),
+        // exact: `DEC_SCALE` is 10^4
+        Value::Dec(d) => FValue::Num(Decimal::from_scaled(i128::from(d), 4)),
         Value::Bool(b) => FValue::Bool(b),
         Value::Date(d) => FValue::Date(d),
         Value::Time(t) => FValue::Time(t),

@@ -3,14 +3,16 @@
 
 use std::collections::HashMap;
 
+use serde_json::value::RawValue;
 use serde_json::Value as J;
 
 use crate::clock;
 use crate::codec::{self, guid};
 use crate::dataverse::read;
 use crate::dataverse::{privilege_error, Ctx, DvError, DvResponse, Query};
+use crate::decimal::Decimal;
 use crate::schema::{Kind, Role, TableDef, TableId, SYSTEMUSER};
-use crate::store::{Store, Value, DEC_SCALE};
+use crate::store::{Store, Value};
 
 /// Content-ID → (table, id) within a changeset.
 pub type ContentIds = HashMap<String, (TableId, u128)>;
@@ -53,7 +55,22 @@ fn parse_bind(ctx: &Ctx<'_>, s: &str, ids: &ContentIds) -> Result<(TableId, u128
     Ok((table.id, id))
 }
 
-fn to_value(store: &Store, table: &TableDef, ci: usize, v: &J) -> Result<Value, DvError> {
+/// Decimal places of [`Value::Dec`] (`store::DEC_SCALE` is 10^4, SQL Server's `money`).
+const DEC_DIGITS: u32 = 4;
+
+fn out_of_range(table: &TableDef, col: &str) -> DvError {
+    DvError::new(
+        400,
+        "0x80044331",
+        format!(
+            "A validation error occurred. The value of '{col}' on record of type '{}' is outside the valid range.",
+            table.logical
+        ),
+    )
+}
+
+/// `raw` is the value's JSON text, for money and decimals (read exactly, never through `f64`).
+fn to_value(store: &Store, table: &TableDef, ci: usize, v: &J, raw: Option<&str>) -> Result<Value, DvError> {
     let col = &table.columns[ci];
     if v.is_null() {
         return Ok(Value::Null);
@@ -71,18 +88,24 @@ fn to_value(store: &Store, table: &TableDef, ci: usize, v: &J) -> Result<Value, 
         Kind::Integer { min, max } => {
             let i = v.as_i64().ok_or_else(|| conv_err(v, "Edm.Int32"))?;
             if i < *min || i > *max {
-                return Err(DvError::new(
-                    400,
-                    "0x80044331",
-                    format!("A validation error occurred. The value of '{}' on record of type '{}' is outside the valid range.", col.name, table.logical),
-                ));
+                return Err(out_of_range(table, col.name));
             }
             Value::Int(i)
         }
         Kind::BigInt => Value::Int(v.as_i64().ok_or_else(|| conv_err(v, "Edm.Int64"))?),
         Kind::Money | Kind::Decimal { .. } => {
-            let f = v.as_f64().ok_or_else(|| conv_err(v, "Edm.Decimal"))?;
-            Value::Dec((f * DEC_SCALE as f64).round() as i64)
+            // Exact: the digits as sent. Money keeps 4 decimal places (SQL Server's `money`), a decimal
+            // column its precision; more digits are rounded half away from zero (UNVERIFIED: whether
+            // Dataverse rounds or refuses them). Only what `money` cannot hold (about ±9.2E14) is out of
+            // range; Dataverse's narrower limits (MinValue/MaxValue in the metadata) are not enforced.
+            let exact = raw.filter(|_| v.is_number()).and_then(|t| Decimal::parse(t.trim()));
+            let d = exact.ok_or_else(|| conv_err(v, "Edm.Decimal"))?;
+            let keep = match col.kind {
+                Kind::Decimal { precision } => precision.min(DEC_DIGITS),
+                _ => DEC_DIGITS,
+            };
+            let scaled = d.to_scaled(DEC_DIGITS, keep).and_then(|x| i64::try_from(x).ok());
+            Value::Dec(scaled.ok_or_else(|| out_of_range(table, col.name))?)
         }
         Kind::DateOnly => {
             let s = v.as_str().ok_or_else(|| conv_err(v, "Edm.Date"))?;
@@ -140,6 +163,8 @@ fn apply_body(
         serde_json::from_slice(body).map_err(|e| DvError::new(400, "0x80040216", format!("Invalid JSON. {e}")))?;
     let obj =
         parsed.as_object().ok_or_else(|| DvError::new(400, "0x80040216", "The request body must be a JSON object."))?;
+    // the same members as written, for numbers that must not go through f64 (money, decimals)
+    let raw: HashMap<String, &RawValue> = serde_json::from_slice(body).unwrap_or_default();
     let mut pk = None;
     for (k, v) in obj {
         if let Some(nav) = k.strip_suffix("@odata.bind") {
@@ -162,6 +187,13 @@ fn apply_body(
                 )));
             }
             if store.get(target, id).is_none() {
+                // 404 0x80040217 "Entity 'account' With Id = <id> Does Not Exist", naming the *target*:
+                // the same code as for a missing record being updated, so a client must look at the
+                // message (or its own request) to tell them apart. UNVERIFIED for binds: the shape is
+                // the live one of a request naming a missing record ([3P]: "Entity 'role' With Id = ...
+                // Does Not Exist" for a missing role); reports of lookups by alternate key show "A record
+                // with the specified key values does not exist in <entity> entity" instead
+                // (AleksandrRogov/DynamicsWebApi#179).
                 return Err(DvError::not_found(ctx.shared.schema.tables[target].logical, id));
             }
             values[ci] = Value::Ref(target, id);
@@ -200,7 +232,7 @@ fn apply_body(
             // UNVERIFIED: Dataverse ignores some read-only attributes silently; the emulator ignores them all.
             continue;
         }
-        values[ci] = to_value(store, table, ci, v)?;
+        values[ci] = to_value(store, table, ci, v, raw.get(k).map(|r| r.get()))?;
     }
     Ok(pk)
 }
@@ -282,15 +314,19 @@ pub fn create_row(
     let pk = apply_body(ctx, store, table, &mut values, body, true, ids)?;
     let id = pk.unwrap_or_else(codec::random_guid);
     if store.get(t, id).is_some() {
-        // UNVERIFIED code and message for a POST with an existing id: 412 DuplicateRecord.
-        return Err(DvError::new(
-            412,
-            "0x80040237",
-            "Operation failed due to a SQL integrity violation. A record with matching key values already exists.",
-        ));
+        // 412 DuplicateRecord. [3P] A live create that hit the primary key (microsoft/coe-starter-kit#3624,
+        // #1334) answered `{"code":"0x80040237","message":"A record with matching key values already exists."}`
+        // with ApiExceptionHttpStatusCode 412; the catalogue's text ("Operation failed due to a SQL
+        // integrity violation.") is not what the Web API sends.
+        return Err(duplicate());
     }
     insert(ctx, store, table, id, values);
     Ok(id)
+}
+
+/// 412 DuplicateRecord: a create (POST, or PATCH with `If-None-Match: *`) whose primary id exists.
+fn duplicate() -> DvError {
+    DvError::new(412, "0x80040237", "A record with matching key values already exists.")
 }
 
 fn etag_matches(header: &str, version: u64) -> bool {
@@ -338,7 +374,11 @@ pub fn upsert_row(
             ));
         }
         (Some(_), _, Some("*")) => {
-            return Err(DvError::new(412, "0x80040237", "A record with matching key values already exists."));
+            // The message is the docs' (perform-conditional-operations-using-web-api.md), whose example
+            // shows `"code": ""`; the code is UNVERIFIED: 0x80040237 (DuplicateRecord), as the create this
+            // upsert would do hits the same duplicate key (an older docs version's innererror says
+            // "Cannot insert duplicate key.").
+            return Err(duplicate());
         }
         _ => {}
     }
