@@ -589,14 +589,15 @@ impl OutpostClient {
         .await
     }
 
-    /// Drop a parked change; the record returns to the server's version.
+    /// Drop a parked change: its local edit is undone. The record shows the server's version
+    /// unless other edits or a conflict of it still wait (read it with `get` to show it).
     ///
     /// # Errors
     /// `Locked`, `NotFound`, `Storage`.
     pub async fn discard_parked(self: Arc<Self>, seq: i64) -> Result<(), OutpostError> {
         on_core(async move {
             let open = self.opened()?;
-            blocking(move || Ok(open.store.discard_parked(seq)?)).await
+            blocking(move || Ok(open.store.discard_parked(seq).map(|_| ())?)).await
         })
         .await
     }

@@ -13,7 +13,7 @@ use std::future::Future;
 pub use client::{ClientConfig, DeviceCodeCallback, OutpostClient};
 pub use error::{OutpostError, ServerDetails};
 pub use platform::{install_logger, LogLevel, Logger, PlatformKeyError, PlatformKeyProvider};
-pub use sync::{Phase, SyncEvent, SyncObserver, SyncOptions, SyncSummary, TableSummary};
+pub use sync::{Phase, SyncEvent, SyncObserver, SyncOptions, SyncSummary, TableSummary, UnsentChange};
 pub use types::*;
 
 uniffi::setup_scaffolding!("outpost");

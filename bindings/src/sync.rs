@@ -167,8 +167,57 @@ pub struct SyncSummary {
     pub requests: i64,
     /// Rows received over all tables.
     pub rows_pulled: i64,
-    /// Whether everything completed.
+    /// Local changes left unsent that are not parked, each with the reason (a sync that
+    /// leaves any is not complete).
+    pub unsent: Vec<UnsentChange>,
+    /// Whether everything completed: every table is up to date and every local change was
+    /// sent or is shown to the user (a conflict, a parked change).
     pub complete: bool,
+}
+
+/// A local change a sync left unsent, and why.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct UnsentChange {
+    /// Outbox sequence number.
+    pub seq: i64,
+    /// Entity set.
+    pub entity_set: String,
+    /// Record id.
+    pub record_id: String,
+    /// `behind_refused` (a parked change of the same record comes first: `behind_seq`),
+    /// `waits_for_refused` (it refers to a record created offline whose create is parked:
+    /// `refers_to`), `waits_for_create` (it refers to a record created offline not on the
+    /// server yet: `refers_to`), `table_not_in_profile`, or `not_sent` (goes out next sync).
+    pub reason: String,
+    /// For `behind_refused`: the parked change's sequence number.
+    pub behind_seq: Option<i64>,
+    /// For `waits_for_*`: the record referred to, as `<entity set>(<id>)`.
+    pub refers_to: Option<String>,
+}
+
+impl From<outpost_core::sync::Unsent> for UnsentChange {
+    fn from(u: outpost_core::sync::Unsent) -> Self {
+        use outpost_core::sync::UnsentReason as R;
+        let (reason, behind_seq, refers_to) = match u.reason {
+            R::BehindRefused { seq } => ("behind_refused", Some(seq), None),
+            R::WaitsForRefused { entity_set, record_id } => {
+                ("waits_for_refused", None, Some(format!("{entity_set}({record_id})")))
+            }
+            R::WaitsForCreate { entity_set, record_id } => {
+                ("waits_for_create", None, Some(format!("{entity_set}({record_id})")))
+            }
+            R::TableNotInProfile => ("table_not_in_profile", None, None),
+            R::NotSent => ("not_sent", None, None),
+        };
+        UnsentChange {
+            seq: u.seq,
+            entity_set: u.entity_set,
+            record_id: u.record_id,
+            reason: reason.into(),
+            behind_seq,
+            refers_to,
+        }
+    }
 }
 
 impl From<outpost_core::sync::SyncSummary> for SyncSummary {
@@ -198,6 +247,7 @@ impl From<outpost_core::sync::SyncSummary> for SyncSummary {
             parked: i64_of(s.parked),
             duration_ms: i64::try_from(s.duration.as_millis()).unwrap_or(i64::MAX),
             requests: i64_of(s.requests),
+            unsent: s.unsent.into_iter().map(Into::into).collect(),
             complete: s.complete,
         }
     }

@@ -608,11 +608,27 @@ pub struct ParkedChange {
     pub code: String,
     /// The server's message (may name columns; keep it out of logs).
     pub message: String,
+    /// Why, as an app can act on it: `server` (see `status`, `code`, `message`),
+    /// `missing_lookup_target` (the lookup `column` points at a record the server does not
+    /// have: set it to another record or clear it, then retry) or `invalid_local_change`.
+    pub reason: String,
+    /// The column concerned, for `missing_lookup_target`.
+    pub column: Option<String>,
 }
 
 impl From<outpost_core::OutboxEntry> for ParkedChange {
     fn from(e: outpost_core::OutboxEntry) -> Self {
-        let err = e.error.unwrap_or(outpost_core::PushError { status: 0, code: String::new(), message: String::new() });
+        let err = e.error.unwrap_or(outpost_core::PushError {
+            status: 0,
+            code: String::new(),
+            message: String::new(),
+            reason: outpost_core::RefusalReason::Server,
+        });
+        let (reason, column) = match err.reason {
+            outpost_core::RefusalReason::Server => ("server", None),
+            outpost_core::RefusalReason::MissingLookupTarget { column } => ("missing_lookup_target", Some(column)),
+            outpost_core::RefusalReason::InvalidLocalChange => ("invalid_local_change", None),
+        };
         ParkedChange {
             seq: e.seq,
             entity_set: e.entity_set,
@@ -626,6 +642,8 @@ impl From<outpost_core::OutboxEntry> for ParkedChange {
             status: i32::from(err.status),
             code: err.code,
             message: err.message,
+            reason: reason.into(),
+            column,
         }
     }
 }

@@ -298,6 +298,12 @@ pub fn summary_lines(s: &SyncSummary) -> String {
             )),
         }
     }
+    if !s.unsent.is_empty() {
+        out.push_str(&format!("  not sent: {} local changes (`outpost errors` explains each)\n", s.unsent.len()));
+        for u in s.unsent.iter().take(10) {
+            out.push_str(&format!("    {}({}): {}\n", u.entity_set, u.record_id, unsent_reason(&u.reason)));
+        }
+    }
     out.push_str(&format!(
         "Synced {} rows in {:.1} s with {} requests; {} changes pending, {} conflicts open, {} refused.",
         count(s.rows_pulled()),
@@ -310,6 +316,21 @@ pub fn summary_lines(s: &SyncSummary) -> String {
     out
 }
 
+fn unsent_reason(r: &outpost_core::sync::UnsentReason) -> String {
+    use outpost_core::sync::UnsentReason as R;
+    match r {
+        R::BehindRefused { seq } => format!("waits behind refused change {seq}: fix and retry it, or discard it"),
+        R::WaitsForRefused { entity_set, record_id } => {
+            format!("refers to {entity_set}({record_id}), whose creation the server refused")
+        }
+        R::WaitsForCreate { entity_set, record_id } => {
+            format!("refers to {entity_set}({record_id}), created here and not on the server yet")
+        }
+        R::TableNotInProfile => "its table left the sync profile: add it back and sync, to send it".into(),
+        R::NotSent => "not sent by this sync: the next sync sends it".into(),
+    }
+}
+
 fn summary_json(s: &SyncSummary) -> serde_json::Value {
     serde_json::json!({
         "complete": s.complete,
@@ -319,6 +340,8 @@ fn summary_json(s: &SyncSummary) -> serde_json::Value {
         "pending": s.pending,
         "open_conflicts": s.open_conflicts,
         "parked": s.parked,
+        "unsent": s.unsent.iter().map(|u| serde_json::json!({"seq": u.seq, "entity_set": u.entity_set,
+            "record_id": u.record_id, "reason": unsent_reason(&u.reason)})).collect::<Vec<_>>(),
         "push": {"pushed": s.push.pushed, "conflicts": s.push.conflicts, "auto_resolved": s.push.auto_resolved,
                  "parked": s.push.parked, "batches": s.push.batches,
                  "error": s.push_error.as_ref().map(ToString::to_string)},
@@ -362,9 +385,14 @@ async fn sync(dir: &Path, tables: Option<Vec<String>>, json: bool) -> Res {
     let engine = session.engine()?;
     let s = run_sync(&engine, SyncOptions { tables, ..Default::default() }, HashMap::new(), json).await?;
     emit(json, summary_json(&s), || summary_lines(&s));
-    // A table that failed decides the exit code (after the summary was shown).
+    // A table that failed decides the exit code (after the summary was shown), then changes
+    // left unsent for a reason the user must act on.
     match s.tables.iter().find_map(|t| t.error.clone()).or(s.push_error.clone()) {
         Some(e) => Err(e.into()),
+        None if !s.unsent.is_empty() => Err(Failure {
+            error: Box::new(outpost_core::Error::PendingChanges { count: s.unsent.len() as u64 }),
+            doing: Doing::Unsent,
+        }),
         None => Ok(()),
     }
 }
@@ -696,11 +724,11 @@ fn values_of(cols: &TableColumns, pairs: &[String], body: Option<&str>) -> Resul
         if !pairs.is_empty() {
             return Err(usage("give column=value pairs or --json-body, not both"));
         }
-        let obj: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(b).map_err(|_| usage("--json-body: not a JSON object"))?;
-        for (k, v) in &obj {
-            values.extend(cols.values_from_json(k, v)?);
+        // Read from the text itself: numbers keep every digit (Money, Decimal), never an f64.
+        if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(b).is_err() {
+            return Err(usage("--json-body: not a JSON object"));
         }
+        values.extend(cols.values_from_json_text(b)?);
     }
     for p in pairs {
         let (k, v) = p.split_once('=').ok_or_else(|| usage("values are column=value pairs"))?;
@@ -828,6 +856,14 @@ fn conflicts(dir: &Path, action: ConflictAction, json: bool) -> Res {
     Ok(())
 }
 
+fn refusal(r: &outpost_core::RefusalReason) -> String {
+    match r {
+        outpost_core::RefusalReason::Server => "server".into(),
+        outpost_core::RefusalReason::MissingLookupTarget { column } => format!("missing_lookup_target:{column}"),
+        outpost_core::RefusalReason::InvalidLocalChange => "invalid_local_change".into(),
+    }
+}
+
 fn errors(dir: &Path, action: ErrorAction, json: bool) -> Res {
     let session = Session::open(dir, false)?;
     let store = session.vault.store();
@@ -847,7 +883,8 @@ fn errors(dir: &Path, action: ErrorAction, json: bool) -> Res {
                             serde_json::json!({"seq": e.seq, "entity_set": e.entity_set, "record_id": e.record_id,
                                 "op": op(e.op), "status": e.error.as_ref().map(|x| x.status),
                                 "code": e.error.as_ref().map(|x| x.code.clone()),
-                                "message": e.error.as_ref().map(|x| x.message.clone())})
+                                "message": e.error.as_ref().map(|x| x.message.clone()),
+                                "reason": e.error.as_ref().map(|x| refusal(&x.reason))})
                         })
                         .collect(),
                 ),
@@ -861,7 +898,15 @@ fn errors(dir: &Path, action: ErrorAction, json: bool) -> Res {
                             vec![
                                 e.seq.to_string(),
                                 format!("{} {}({})", op(e.op), e.entity_set, e.record_id),
-                                e.error.as_ref().map(|x| format!("HTTP {} {}", x.status, x.code)).unwrap_or_default(),
+                                e.error
+                                    .as_ref()
+                                    .map(|x| match &x.reason {
+                                        outpost_core::RefusalReason::MissingLookupTarget { column } => {
+                                            format!("HTTP {} {}: {column} points at a missing record", x.status, x.code)
+                                        }
+                                        _ => format!("HTTP {} {}", x.status, x.code),
+                                    })
+                                    .unwrap_or_default(),
                                 e.error.as_ref().map(|x| x.message.clone()).unwrap_or_default(),
                             ]
                         })
@@ -880,9 +925,19 @@ fn errors(dir: &Path, action: ErrorAction, json: bool) -> Res {
             });
         }
         ErrorAction::Discard { seq } => {
-            store.discard_parked(seq)?;
-            emit(json, serde_json::json!({"discarded": seq}), || {
-                format!("Change {seq} was dropped; the record shows the server's version.")
+            let now = store.discard_parked(seq)?;
+            let shows = match &now {
+                None => "gone",
+                Some(r) if r.state == outpost_core::RecordState::Synced => "server",
+                Some(_) => "local",
+            };
+            emit(json, serde_json::json!({"discarded": seq, "record_shows": shows}), || match shows {
+                "gone" => format!("Change {seq} was dropped; the record, created here, is gone."),
+                "server" => format!("Change {seq} was dropped; the record shows the server's version."),
+                _ => format!(
+                    "Change {seq} was dropped; the record still shows other local edits or a conflict of yours \
+                     (`outpost get`, `outpost conflicts`)."
+                ),
             });
         }
     }

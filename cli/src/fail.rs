@@ -25,6 +25,9 @@ pub const PENDING: u8 = 8;
 pub const DAMAGED: u8 = 9;
 /// Cancelled (Ctrl-C).
 pub const CANCELLED: u8 = 10;
+/// The sync finished but left local changes unsent for a reason the user must act on (behind
+/// a refused change, referring to a refused record): `outpost errors`.
+pub const UNSENT: u8 = 11;
 
 /// What the CLI was doing, for messages that depend on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,6 +39,8 @@ pub enum Doing {
     PasswordSignIn,
     /// `doctor`, with this many failed checks (already printed).
     Doctor(usize),
+    /// `sync` left local changes unsent (listed in its summary).
+    Unsent,
 }
 
 /// A failure of a command.
@@ -62,6 +67,7 @@ pub fn usage(reason: impl Into<String>) -> Failure {
 pub fn failure_code(f: &Failure) -> u8 {
     match f.doing {
         Doing::Doctor(_) => SERVER,
+        Doing::Unsent => UNSENT,
         _ => exit_code(&f.error),
     }
 }
@@ -100,6 +106,12 @@ pub fn message(f: &Failure, vault_dir: &std::path::Path) -> String {
     let dir = vault_dir.display();
     if let Doing::Doctor(n) = f.doing {
         return format!("{n} checks failed: see the findings above (docs/getting-started.md explains each)");
+    }
+    if let (Doing::Unsent, Error::PendingChanges { count }) = (f.doing, f.error.as_ref()) {
+        return format!(
+            "{count} local changes were not sent (the summary above says why): fix or discard the refused ones \
+             with `outpost errors`, then sync again"
+        );
     }
     match f.error.as_ref() {
         Error::WrongPassword { attempts_left } => {

@@ -17,7 +17,8 @@ const EXIT_CODES: &str = "Exit codes: 0 ok · 1 internal error (report it) · 2 
 3 wrong offline password, locked out or wiped · 4 no vault, vault exists or another account's vault · \
 5 sign-in needed or failed · 6 network unavailable or throttled (retry; nothing is lost) · \
 7 the server refused, change tracking unavailable, or doctor checks failed · 8 unsent changes would be lost · \
-9 damaged files, newer format or storage error · 10 cancelled.\n\
+9 damaged files, newer format or storage error · 10 cancelled · \
+11 the sync left local changes unsent (see its summary and `outpost errors`).\n\
 Environment: OUTPOST_PASSWORD (offline password), OUTPOST_NEW_PASSWORD (passwd), \
 OUTPOST_SIGNIN_PASSWORD (sign-in --flow password), OUTPOST_DB (--db). Guide: docs/getting-started.md";
 

@@ -14,7 +14,7 @@ pub use auth::{
 pub use error::{Error, Result, ServerDetails};
 pub use store::{
     parse_filter, Conflict, ConflictKind, Cursor, Filter, OrderBy, OutboxEntry, OutboxOp, OutboxState, Page, PushError,
-    Query, Record, RecordState, Resolution, SearchHit, ServerRow, Store, TableSpec, Value, Values,
+    Query, Record, RecordState, RefusalReason, Resolution, SearchHit, ServerRow, Store, TableSpec, Value, Values,
 };
 pub use vault::kdf::{calibrate, Calibration, KdfParams};
 pub use vault::lockout::{Clock, LockoutPolicy, OnLimit, SystemClock};

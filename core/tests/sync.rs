@@ -319,9 +319,14 @@ async fn expired_delta_token_resyncs_without_ghosts_and_a_503_does_not() {
     assert!(s.tables[0].full, "{s:?}");
     assert!(store.get("accounts", &ids[0]).unwrap().is_none());
     assert!(store.get("accounts", &ids[1]).unwrap().is_none());
-    assert_eq!(store.get("accounts", &ids[2]).unwrap().unwrap().values["name"], Value::text("kept"));
+    // Deleted on the server, edited locally: as a tombstone would, the full pass turns it into a
+    // conflict that keeps the local edit (no ghost record).
+    assert!(store.get("accounts", &ids[2]).unwrap().is_none());
+    let k = store.conflicts().unwrap();
+    assert_eq!(k.len(), 1, "{k:?}");
+    assert_eq!((k[0].kind, k[0].local["name"].clone()), (ConflictKind::ServerDeleted, Value::text("kept")));
     assert_eq!(store.get("accounts", &ids[3]).unwrap().unwrap().values["name"], Value::text("pending edit"));
-    assert_eq!(store.count("accounts").unwrap(), 298);
+    assert_eq!(store.count("accounts").unwrap(), 297);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,6 +6,8 @@
 # runs JUnit 4 and ends with one line: "kotlin: N passed, M failed" (non-zero exit on failure).
 # The JUnit output is kept in target/kotlin-tests/junit.log; it is printed when something fails,
 # or always with OUTPOST_TEST_VERBOSE=1.
+# Prebuilt inputs (scripts/test-all.sh): OUTPOST_EMULATOR_BIN, an emulator binary, is used instead
+# of building one; OUTPOST_FFI_LIB and OUTPOST_UNIFFI_BINDGEN are passed on to generate.sh.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
@@ -22,7 +24,13 @@ for jar in "$jna" "$junit" "$hamcrest"; do
 done
 
 "$root/bindings/scripts/generate.sh" "$out" --test-hooks </dev/null >/dev/null
-(cd "$root" && cargo build -q -p outpost-emulator </dev/null)
+emulator="${OUTPOST_EMULATOR_BIN:-}"
+if [ -z "$emulator" ]; then
+  (cd "$root" && cargo build -q -p outpost-emulator </dev/null)
+  emulator="$target/debug/outpost-emulator"
+fi
+[ -x "$emulator" ] || { echo "not an executable: $emulator" >&2; exit 2; }
+emulator="$(cd "$(dirname "$emulator")" && pwd)/$(basename "$emulator")" # the JVM runs in another directory
 kotlinc="$("$root/scripts/kotlinc.sh" </dev/null)"
 klib="$(cd "$(dirname "$kotlinc")/../lib" && pwd)"
 
@@ -71,7 +79,7 @@ log="$run/junit.log"
 status=0
 (
   cd "$run"
-  OUTPOST_EMULATOR_BIN="$target/debug/outpost-emulator" OUTPOST_TEST_PID_DIR="$run/pids" \
+  OUTPOST_EMULATOR_BIN="$emulator" OUTPOST_TEST_PID_DIR="$run/pids" \
     timeout --kill-after=30 1800 \
     java -Djna.library.path="$run/lib" -XX:ErrorFile="$build/hs_err_pid%p.log" \
     -cp "$run/flow-test.jar:$classpath:$klib/kotlin-stdlib.jar" \

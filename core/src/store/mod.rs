@@ -22,7 +22,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction};
 use zeroize::Zeroizing;
 
 pub use odata_filter::parse_filter;
-pub use outbox::{Conflict, ConflictKind, OutboxEntry, OutboxOp, OutboxState, PushError, Resolution};
+pub use outbox::{Conflict, ConflictKind, OutboxEntry, OutboxOp, OutboxState, PushError, RefusalReason, Resolution};
 pub use query::{Cursor, Filter, OrderBy, Page, Query};
 pub(crate) use records::is_identifier;
 pub use records::{Record, RecordState, ServerRow, TableSpec};
@@ -36,7 +36,11 @@ use crate::vault::keyslot::DbSettings;
 use crate::vault::DataKey;
 
 /// Schema migrations, applied in order; the schema version is their count.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql"), include_str!("migrations/0002_sync.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_sync.sql"),
+    include_str!("migrations/0003_outbox_v3.sql"),
+];
 
 /// The schema version this build writes and the newest it opens.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -22,26 +22,73 @@ pub enum OutboxOp {
     Delete,
 }
 
-/// Where an outbox entry is.
+/// Where an outbox entry is: the states of the outbox state machine (`docs/sync.md`, "The
+/// outbox state machine"), one to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxState {
-    /// Waiting to be pushed.
+    /// Never sent: later local edits of the record merge into it.
     Pending,
-    /// Sent; the outcome is not recorded yet (after a crash: unknown, verified on replay).
+    /// Sent at least once (or claimed by a push round about to send it); the outcome is not
+    /// known until the server's answer is settled. **Immutable**: a later local edit goes into a
+    /// new entry, and settling the answer removes exactly what was sent. Sent again (the
+    /// conditional headers and a read of the record tell whether an earlier attempt landed)
+    /// until it is settled.
     InFlight,
-    /// Refused by the server (validation, permission); waits for retry or discard.
+    /// Refused by the server (validation, permission, a missing lookup target) or unsendable:
+    /// known not to be applied. Later local edits of the record merge into it; it waits for
+    /// `retry_parked` (which sends its current values) or `discard_parked`.
     Parked,
 }
 
-/// The server's answer that parked an entry.
+/// Why an entry was refused, as an app can act on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// The server refused the change (validation, privilege, …): see `status`, `code` and
+    /// `message`.
+    #[default]
+    Server,
+    /// A lookup column points at a record that does not exist on the server (never created, or
+    /// deleted there): set the column to another record or clear it, then retry.
+    MissingLookupTarget {
+        /// The lookup property, e.g. `_parentcustomerid_value`.
+        column: String,
+    },
+    /// The change cannot be written as a request (e.g. a lookup whose target table is unknown).
+    InvalidLocalChange,
+}
+
+impl RefusalReason {
+    fn to_db(&self) -> Option<String> {
+        match self {
+            RefusalReason::Server => None,
+            RefusalReason::MissingLookupTarget { column } => Some(format!("missing_lookup_target:{column}")),
+            RefusalReason::InvalidLocalChange => Some("invalid_local_change".into()),
+        }
+    }
+
+    fn from_db(s: Option<&str>) -> RefusalReason {
+        match s {
+            Some("invalid_local_change") => RefusalReason::InvalidLocalChange,
+            Some(r) => match r.strip_prefix("missing_lookup_target:") {
+                Some(column) => RefusalReason::MissingLookupTarget { column: column.to_string() },
+                None => RefusalReason::Server,
+            },
+            None => RefusalReason::Server,
+        }
+    }
+}
+
+/// The answer that parked an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushError {
-    /// HTTP status.
+    /// HTTP status (0 for a change refused before sending).
     pub status: u16,
     /// Dataverse error code, e.g. `0x80044331`.
     pub code: String,
     /// The server's message. Kept only inside the vault; it may name columns.
     pub message: String,
+    /// Why, as an app can act on it.
+    pub reason: RefusalReason,
 }
 
 /// One local edit waiting to be pushed.
@@ -145,7 +192,7 @@ fn state_of(s: &str) -> Result<OutboxState> {
 }
 
 const ENTRY_SQL: &str = "SELECT o.seq, t.entity_set, o.record_id, o.op, json(o.changes), json(o.base_values), \
-     o.base_etag, o.attempts, o.state, o.error_status, o.error_code, o.last_error \
+     o.base_etag, o.attempts, o.state, o.error_status, o.error_code, o.last_error, o.error_reason \
      FROM outbox o JOIN sync_table t ON t.table_id = o.table_id";
 
 fn entries(conn: &Connection, where_sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<OutboxEntry>> {
@@ -164,10 +211,12 @@ fn entries(conn: &Connection, where_sql: &str, args: &[&dyn rusqlite::ToSql]) ->
             r.get::<_, Option<i64>>(9)?,
             r.get::<_, Option<String>>(10)?,
             r.get::<_, Option<String>>(11)?,
+            r.get::<_, Option<String>>(12)?,
         ))
     })?;
     rows.map(|row| {
-        let (seq, entity_set, record_id, op, changes, base, base_etag, attempts, state, status, code, msg) = row?;
+        let (seq, entity_set, record_id, op, changes, base, base_etag, attempts, state, status, code, msg, reason) =
+            row?;
         Ok(OutboxEntry {
             seq,
             entity_set,
@@ -182,6 +231,7 @@ fn entries(conn: &Connection, where_sql: &str, args: &[&dyn rusqlite::ToSql]) ->
                 status: u16::try_from(s).unwrap_or(0),
                 code: code.unwrap_or_default(),
                 message: msg.unwrap_or_default(),
+                reason: RefusalReason::from_db(reason.as_deref()),
             }),
         })
     })
@@ -289,25 +339,58 @@ fn conflicts_where(c: &Connection, where_sql: &str, args: &[&dyn rusqlite::ToSql
     })?;
     rows.map(|row| {
         let (id, entity_set, record_id, kind, columns, base, local, server, server_etag, at) = row?;
-        Ok(Conflict {
-            id,
-            entity_set,
-            record_id,
-            kind: match kind.as_str() {
-                "update" => ConflictKind::Update,
-                "server_deleted" => ConflictKind::ServerDeleted,
-                "local_deleted" => ConflictKind::LocalDeleted,
-                _ => return Err(Error::corrupt("conflict kind")),
+        present(
+            c,
+            Conflict {
+                id,
+                entity_set,
+                record_id,
+                kind: match kind.as_str() {
+                    "update" => ConflictKind::Update,
+                    "server_deleted" => ConflictKind::ServerDeleted,
+                    "local_deleted" => ConflictKind::LocalDeleted,
+                    _ => return Err(Error::corrupt("conflict kind")),
+                },
+                columns: serde_json::from_str(&columns).map_err(|_| Error::corrupt("conflict columns"))?,
+                base: json_values(base)?,
+                local: json_values(local)?,
+                server: server.map(|s| json_values(Some(s))).transpose()?,
+                server_etag,
+                detected_at: at,
             },
-            columns: serde_json::from_str(&columns).map_err(|_| Error::corrupt("conflict columns"))?,
-            base: json_values(base)?,
-            local: json_values(local)?,
-            server: server.map(|s| json_values(Some(s))).transpose()?,
-            server_etag,
-            detected_at: at,
-        })
+        )
     })
     .collect()
+}
+
+/// A conflict as it is now: the local side shows the user's newest edits of its columns (made
+/// after the conflict was found, waiting in the outbox), the server side the server copy as
+/// last pulled (which a later pull may have moved on).
+fn present(c: &Connection, mut k: Conflict) -> Result<Conflict> {
+    if k.kind == ConflictKind::ServerDeleted {
+        return Ok(k);
+    }
+    let Ok((table_id, _)) = table_id(c, &k.entity_set) else { return Ok(k) };
+    let id = norm_id(&k.record_id);
+    let mut newer = Values::new();
+    let mut stmt = c.prepare_cached(
+        "SELECT json(changes) FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND changes IS NOT NULL ORDER BY seq",
+    )?;
+    for json in stmt.query_map(params![table_id, id], |r| r.get::<_, String>(0))? {
+        newer.extend(super::value::from_json(&json?)?);
+    }
+    for (col, v) in k.local.iter_mut() {
+        if let Some(n) = newer.get(col) {
+            *v = n.clone();
+        }
+    }
+    if let Some(existing) = load(c, table_id, &id)? {
+        if let Some((values, etag)) = mirror(c, existing.rid)? {
+            k.server = Some(values);
+            k.server_etag = etag;
+        }
+    }
+    Ok(k)
 }
 
 impl Store {
@@ -333,6 +416,22 @@ impl Store {
         })
     }
 
+    /// Outbox entries and open conflicts of one table: what would be lost if it were purged.
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub fn table_pending(&self, entity_set: &str) -> Result<u64> {
+        self.read(|c| {
+            let Ok((table_id, _)) = table_id(c, entity_set) else { return Ok(0) };
+            let n: i64 = c.query_row(
+                "SELECT (SELECT count(*) FROM outbox WHERE table_id = ?1) + (SELECT count(*) FROM conflict WHERE table_id = ?1)",
+                [table_id],
+                |r| r.get(0),
+            )?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
     /// Parked entries (sync errors waiting for retry or discard).
     ///
     /// # Errors
@@ -341,19 +440,93 @@ impl Store {
         self.read(|c| entries(c, "WHERE o.state = 'parked'", &[]))
     }
 
-    /// Mark entries as sent, before the request leaves (a crash after this leaves them
-    /// in flight: their outcome is verified when they are replayed).
+    /// Claim entries for a push round: in one transaction, each entry that is still pending or
+    /// in flight becomes in flight (sent, outcome unknown) and is returned **as it is now**, so
+    /// what the round sends is exactly what the store holds. From here on the entry is
+    /// immutable: a local edit made while the round runs goes into a new entry. Entries that no
+    /// longer exist (superseded by a local delete) or are parked are left out.
+    ///
+    /// # Errors
+    /// `Storage`; `Corrupt`.
+    pub fn claim(&self, seqs: &[i64]) -> Result<Vec<OutboxEntry>> {
+        self.write(|tx| {
+            let mut out = Vec::with_capacity(seqs.len());
+            for seq in seqs {
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE outbox SET state = 'inflight', attempts = attempts + 1 \
+                     WHERE seq = ?1 AND state IN ('pending', 'inflight')",
+                    )?
+                    .execute([seq])?;
+                if n == 1 {
+                    out.extend(entries(tx, "WHERE o.seq = ?1", &[seq])?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Give back a claimed entry that was not sent after all (it waits for a record created
+    /// offline): an entry claimed for the first time becomes pending again; one sent before
+    /// stays in flight.
     ///
     /// # Errors
     /// `Storage`.
-    pub fn mark_inflight(&self, seqs: &[i64]) -> Result<()> {
+    pub fn release(&self, seq: i64) -> Result<()> {
         self.write(|tx| {
-            let mut stmt =
-                tx.prepare_cached("UPDATE outbox SET state = 'inflight', attempts = attempts + 1 WHERE seq = ?1")?;
-            for seq in seqs {
-                stmt.execute([seq])?;
-            }
+            tx.execute(
+                "UPDATE outbox SET state = 'pending', attempts = 0 WHERE seq = ?1 AND state = 'inflight' AND attempts = 1",
+                [seq],
+            )?;
             Ok(())
+        })
+    }
+
+    /// Split the lookups `columns` off a pending create into a new update entry of the same
+    /// record (to break a cycle of offline creates that refer to each other: the record is
+    /// created without them, and the update sets them once the other records exist). The local
+    /// view does not change. Returns false (and changes nothing) if the entry is not a pending
+    /// create, if the record has later entries, or if none of the columns is in it.
+    ///
+    /// # Errors
+    /// `Storage`; `Corrupt`.
+    pub fn split_lookups(&self, seq: i64, columns: &[String]) -> Result<bool> {
+        self.write(|tx| {
+            let Some(entry) = entries(tx, "WHERE o.seq = ?1", &[&seq])?.pop() else { return Ok(false) };
+            if entry.op != OutboxOp::Create || entry.state != OutboxState::Pending {
+                return Ok(false);
+            }
+            let (table_id, ..) = locate(tx, seq)?;
+            let later: i64 = tx.query_row(
+                "SELECT count(*) FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND seq > ?3",
+                params![table_id, entry.record_id, seq],
+                |r| r.get(0),
+            )?;
+            if later > 0 {
+                return Ok(false);
+            }
+            let mut create = entry.changes.clone();
+            let mut update = Values::new();
+            for c in columns {
+                if let Some(v) = create.remove(c) {
+                    update.insert(c.clone(), v);
+                    let key = format!("{c}{}", crate::dataverse::page::LOOKUP_LOGICAL_NAME);
+                    if let Some(t) = create.remove(&key) {
+                        update.insert(key, t);
+                    }
+                }
+            }
+            if update.is_empty() {
+                return Ok(false);
+            }
+            let base: Values = update.keys().map(|k| (k.clone(), super::Value::Null)).collect();
+            tx.execute("UPDATE outbox SET changes = jsonb(?2) WHERE seq = ?1", params![seq, to_json(&create)])?;
+            tx.execute(
+                "INSERT INTO outbox (table_id, record_id, op, changes, base_values, created_at) \
+                 VALUES (?1, ?2, 'update', jsonb(?3), jsonb(?4), ?5)",
+                params![table_id, entry.record_id, to_json(&update), to_json(&base), now_unix()],
+            )?;
+            Ok(true)
         })
     }
 
@@ -383,17 +556,6 @@ impl Store {
         })
     }
 
-    /// A transient failure (network, 5xx, 429): the entry waits for the next attempt.
-    ///
-    /// # Errors
-    /// `Storage`.
-    pub fn push_later(&self, seq: i64) -> Result<()> {
-        self.write(|tx| {
-            tx.execute("UPDATE outbox SET state = 'pending' WHERE seq = ?1 AND state = 'inflight'", [seq])?;
-            Ok(())
-        })
-    }
-
     /// The server refused an entry (validation, permission): park it with the server's answer.
     /// The rest of the queue keeps going.
     ///
@@ -402,22 +564,24 @@ impl Store {
     pub fn park(&self, seq: i64, error: &PushError) -> Result<()> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE outbox SET state = 'parked', error_status = ?2, error_code = ?3, last_error = ?4 WHERE seq = ?1",
-                params![seq, error.status, error.code, error.message],
+                "UPDATE outbox SET state = 'parked', error_status = ?2, error_code = ?3, last_error = ?4, \
+                 error_reason = ?5 WHERE seq = ?1",
+                params![seq, error.status, error.code, error.message, error.reason.to_db()],
             )?;
             Ok(())
         })
     }
 
-    /// Send a parked entry again at the next sync.
+    /// Send a parked entry again at the next sync, with its current values (local edits made
+    /// since it was refused have been merged into it).
     ///
     /// # Errors
     /// `NotFound`; `Storage`.
     pub fn retry_parked(&self, seq: i64) -> Result<()> {
         self.write(|tx| {
             let n = tx.execute(
-                "UPDATE outbox SET state = 'pending', error_status = NULL, error_code = NULL, last_error = NULL \
-                 WHERE seq = ?1 AND state = 'parked'",
+                "UPDATE outbox SET state = 'pending', error_status = NULL, error_code = NULL, last_error = NULL, \
+                 error_reason = NULL WHERE seq = ?1 AND state = 'parked'",
                 [seq],
             )?;
             if n == 0 {
@@ -427,12 +591,13 @@ impl Store {
         })
     }
 
-    /// Give up a parked entry: the local edit is undone (the record shows the server copy
-    /// again; a local create disappears, with entries that depend on nothing else kept).
+    /// Give up a parked entry: its local edit is undone. Returns what the record shows now:
+    /// `None` when it is gone (a discarded create), otherwise the local view — the server's copy
+    /// (`RecordState::Synced`) unless other edits or an open conflict of the record still wait.
     ///
     /// # Errors
     /// `NotFound`; `Storage`.
-    pub fn discard_parked(&self, seq: i64) -> Result<()> {
+    pub fn discard_parked(&self, seq: i64) -> Result<Option<super::Record>> {
         self.write(|tx| {
             let state: Option<String> =
                 tx.query_row("SELECT state FROM outbox WHERE seq = ?1", [seq], |r| r.get(0)).optional()?;
@@ -443,10 +608,17 @@ impl Store {
             if op == "create" {
                 tx.execute("DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
                 tx.execute("DELETE FROM conflict WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
-                return remove_record(tx, table_id, &id);
+                remove_record(tx, table_id, &id)?;
+                return Ok(None);
             }
             tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
-            refresh(tx, table_id, &searchable, &id, None)
+            refresh(tx, table_id, &searchable, &id, None)?;
+            Ok(load(tx, table_id, &id)?.filter(|e| e.state != RecordState::Deleted).map(|e| super::Record {
+                id: id.clone(),
+                values: e.values,
+                etag: e.etag,
+                state: e.state,
+            }))
         })
     }
 
@@ -456,15 +628,31 @@ impl Store {
     /// # Errors
     /// `NotFound`; `Storage`.
     pub fn rebase(&self, seq: i64, changes: &Values, base: &Values, server: &ServerRow) -> Result<()> {
+        self.rebase_as(seq, None, changes, base, server)
+    }
+
+    /// A create met `412` on its first attempt: a record with this id exists that we did not
+    /// create (e.g. a recreate of a record that was not deleted after all). The entry becomes an
+    /// update of the columns whose values differ, based on the server's copy.
+    ///
+    /// # Errors
+    /// `NotFound`; `Storage`.
+    pub fn create_as_update(&self, seq: i64, changes: &Values, base: &Values, server: &ServerRow) -> Result<()> {
+        self.rebase_as(seq, Some("update"), changes, base, server)
+    }
+
+    /// `rebase`, optionally changing the entry's operation (`op`); no changes left: the entry
+    /// goes. Either way the server copy becomes the mirror.
+    fn rebase_as(&self, seq: i64, op: Option<&str>, changes: &Values, base: &Values, server: &ServerRow) -> Result<()> {
         self.write(|tx| {
             let (table_id, id, searchable, _) = locate(tx, seq)?;
             if changes.is_empty() {
                 tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
             } else {
                 tx.execute(
-                    "UPDATE outbox SET state = 'pending', changes = jsonb(?2), base_values = jsonb(?3), base_etag = ?4 \
-                     WHERE seq = ?1",
-                    params![seq, to_json(changes), to_json(base), server.etag],
+                    "UPDATE outbox SET op = coalesce(?5, op), state = 'pending', changes = jsonb(?2), \
+                     base_values = jsonb(?3), base_etag = ?4 WHERE seq = ?1",
+                    params![seq, to_json(changes), to_json(base), server.etag, op],
                 )?;
             }
             refresh(tx, table_id, &searchable, &id, Some(server))

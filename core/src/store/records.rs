@@ -221,19 +221,20 @@ pub(crate) fn load(conn: &Connection, table_id: i64, id: &str) -> Result<Option<
     .transpose()
 }
 
-/// Pending changes of a record: its outbox entries in order, then the local values of its
-/// open update conflicts (kept visible until the user decides).
+/// Pending changes of a record: the local values of its open update conflicts (kept visible
+/// until the user decides), then its outbox entries in order — so the user's newest edit is
+/// what the local view shows, even over a column in conflict.
 pub(crate) fn pending_changes(conn: &Connection, table_id: i64, id: &str) -> Result<Values> {
     let mut merged = Values::new();
     let mut stmt = conn.prepare_cached(
-        "SELECT json(changes) FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND changes IS NOT NULL ORDER BY seq",
+        "SELECT json(local_changes) FROM conflict WHERE table_id = ?1 AND record_id = ?2 AND kind = 'update' \
+         ORDER BY conflict_id",
     )?;
     for json in stmt.query_map(params![table_id, id], |r| r.get::<_, String>(0))? {
         merged.extend(from_json(&json?)?);
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT json(local_changes) FROM conflict WHERE table_id = ?1 AND record_id = ?2 AND kind = 'update' \
-         ORDER BY conflict_id",
+        "SELECT json(changes) FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND changes IS NOT NULL ORDER BY seq",
     )?;
     for json in stmt.query_map(params![table_id, id], |r| r.get::<_, String>(0))? {
         merged.extend(from_json(&json?)?);
@@ -477,9 +478,11 @@ impl Store {
                 return Ok(());
             }
             let mirror = mirror(tx, existing.rid)?;
-            // Coalesce into the newest entry of this record if it is still waiting (never into
-            // one in flight or parked): a create absorbs the change; an update merges it and
-            // keeps the base it already recorded for columns it had.
+            // Coalesce into the newest entry of this record if it is known not to be applied:
+            // pending (never sent) or parked (refused; the edit may be its fix). Never into one
+            // in flight: what was sent is immutable, so the edit gets an entry of its own. A
+            // create absorbs the change; an update merges it and keeps the base it already
+            // recorded for columns it had.
             let open: Option<NewestEntry> = tx
                 .query_row(
                     "SELECT seq, op, json(changes), json(base_values), state FROM outbox \
@@ -497,7 +500,9 @@ impl Store {
                 )
                 .optional()?;
             match open {
-                Some(NewestEntry { seq, op, changes: ch, base, state }) if state == "pending" && op != "delete" => {
+                Some(NewestEntry { seq, op, changes: ch, base, state })
+                    if (state == "pending" || state == "parked") && op != "delete" =>
+                {
                     let mut merged = ch.as_deref().map(from_json).transpose()?.unwrap_or_default();
                     let mut base = base.as_deref().map(from_json).transpose()?.unwrap_or_default();
                     if op == "update" {
@@ -545,11 +550,13 @@ impl Store {
                 .ok_or_else(|| Error::NotFound { what: format!("{entity_set} record") })?;
             check_allowed(tx, table_id, 'd', entity_set)?;
             let sent: i64 = tx.query_row(
-                "SELECT count(*) FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND state <> 'pending'",
+                "SELECT count(*) FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND state = 'inflight'",
                 params![table_id, id],
                 |r| r.get(0),
             )?;
-            // Never pushed and nothing in flight: the record simply disappears.
+            // A local create never sent (or refused: parked) is not on the server: the record
+            // simply disappears. Once its create was sent, the outcome may be "created" (a lost
+            // answer), so the delete goes to the server like any other.
             if existing.state == RecordState::Created && sent == 0 {
                 tx.execute("DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
                 fts_delete(tx, table_id, existing.rid)?;
@@ -557,9 +564,17 @@ impl Store {
                 return Ok(());
             }
             let mirror = mirror(tx, existing.rid)?;
-            // A delete supersedes edits still waiting (not those in flight or parked).
+            // A delete supersedes updates known not to be applied (pending or parked), never one
+            // in flight.
             tx.execute(
-                "DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND state = 'pending' AND op = 'update'",
+                "DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND state IN ('pending', 'parked') \
+                 AND op = 'update'",
+                params![table_id, id],
+            )?;
+            // The user's delete is their newest decision about the record: it closes the open
+            // update conflicts of it (their local values would be deleted with it anyway).
+            tx.execute(
+                "DELETE FROM conflict WHERE table_id = ?1 AND record_id = ?2 AND kind = 'update'",
                 params![table_id, id],
             )?;
             let base_etag = mirror.as_ref().and_then(|(_, e)| e.clone());

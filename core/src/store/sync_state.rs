@@ -344,6 +344,9 @@ fn apply_rows(
         "UPDATE record SET data = jsonb(?2), etag = ?3, modifiedon = ?4, pass = coalesce(?5, pass) WHERE rid = ?1",
     )?;
     let mut mark = tx.prepare_cached("UPDATE record SET pass = ?2 WHERE rid = ?1")?;
+    let mut landed = tx.prepare_cached(
+        "DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND op = 'create' AND state = 'inflight'",
+    )?;
     for row in rows {
         let id = norm_id(&row.id);
         let existing: Option<(i64, i64)> =
@@ -359,6 +362,9 @@ fn apply_rows(
                 fts_put(tx, rid, table_id, &row.values, searchable, false)?;
             }
             Some((rid, _)) => {
+                // A create we sent whose answer never came: the server has the row, so it landed
+                // (the id is ours). The entry is settled; edits made since stay queued.
+                landed.execute(params![table_id, id])?;
                 rebuild(tx, table_id, searchable, rid, &id, Some((&row.values, row.etag.as_deref())))?;
                 if let Some(p) = pass {
                     mark.execute(params![rid, p])?;
@@ -375,7 +381,19 @@ fn apply_deletes(tx: &Transaction<'_>, table_id: i64, ids: &[String], out: &mut 
     for id in ids {
         let id = norm_id(id);
         let Some(existing) = load(tx, table_id, &id)? else { continue };
-        if existing.state != RecordState::Synced {
+        // A create we sent (answer lost) that the server has since deleted: it landed, and
+        // nothing else of the record waits, so there is nothing to show: the record goes.
+        tx.execute(
+            "DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND op = 'create' AND state = 'inflight'",
+            params![table_id, id],
+        )?;
+        let waiting: i64 = tx.query_row(
+            "SELECT (SELECT count(*) FROM outbox WHERE table_id = ?1 AND record_id = ?2) + \
+                    (SELECT count(*) FROM conflict WHERE table_id = ?1 AND record_id = ?2)",
+            params![table_id, id],
+            |r| r.get(0),
+        )?;
+        if existing.state != RecordState::Synced && waiting > 0 {
             server_deleted_conflict(tx, table_id, &id, existing.rid, existing.state, &existing.values)?;
         }
         fts_delete(tx, table_id, existing.rid)?;
@@ -420,14 +438,20 @@ pub(crate) fn server_deleted_conflict(
     Ok(())
 }
 
-/// End of a full pass: rows it did not see are gone on the server. Rows with pending local
-/// edits stay (their push finds out and reports).
+/// End of a full pass: rows it did not see are gone on the server, as if a tombstone had come
+/// for each. A synced row simply goes; a row with local edits or an open conflict becomes a
+/// `ServerDeleted` conflict holding the local view (a pending local delete simply ends). Rows
+/// created locally and not known to be on the server stay (their create is still to be sent).
 fn sweep(tx: &Transaction<'_>, table_id: i64, pass: i64) -> Result<u64> {
-    let ghosts: Vec<i64> = tx
-        .prepare("SELECT rid FROM record WHERE table_id = ?1 AND pass <> ?2 AND state = 0")?
-        .query_map(params![table_id, pass], |r| r.get(0))?
+    let ghosts: Vec<(i64, String, i64)> = tx
+        .prepare("SELECT rid, id, state FROM record WHERE table_id = ?1 AND pass <> ?2 AND state <> 2")?
+        .query_map(params![table_id, pass], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for rid in &ghosts {
+    for (rid, id, state) in &ghosts {
+        if *state != RecordState::Synced.code() {
+            let Some(existing) = load(tx, table_id, id)? else { continue };
+            server_deleted_conflict(tx, table_id, id, *rid, existing.state, &existing.values)?;
+        }
         fts_delete(tx, table_id, *rid)?;
         tx.execute("DELETE FROM record WHERE rid = ?1", [rid])?;
     }

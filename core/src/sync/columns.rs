@@ -148,19 +148,59 @@ impl TableColumns {
         Ok(out)
     }
 
-    /// Typed values for `name` from a JSON value (an object body): strings go through
-    /// [`TableColumns::values_from_text`] for lookups and typed columns; numbers keep their text.
+    /// Typed values for `name` from a parsed JSON value: strings go through
+    /// [`TableColumns::values_from_text`] for lookups and typed columns. A parsed
+    /// `serde_json::Value` holds a fractional number as an `f64`, which keeps about 15
+    /// significant digits: such a number with more digits is refused rather than rounded (Money
+    /// and Decimal values are exact); use [`TableColumns::values_from_json_text`], which reads
+    /// numbers from the JSON text itself.
     ///
     /// # Errors
-    /// As [`TableColumns::values_from_text`]; objects and arrays are refused.
+    /// As [`TableColumns::values_from_text`]; objects and arrays, and fractional numbers with
+    /// more than 15 significant digits, are refused.
     pub fn values_from_json(&self, name: &str, json: &serde_json::Value) -> Result<Values> {
         match json {
             serde_json::Value::String(s) => self.values_from_text(name, s),
             serde_json::Value::Null => self.values_from_text(name, "null"),
             serde_json::Value::Bool(b) => self.values_from_text(name, if *b { "true" } else { "false" }),
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let text = n.to_string();
+                if text.chars().filter(char::is_ascii_digit).count() > 15 {
+                    return Err(Error::invalid(format!(
+                        "column {name}: the number has more digits than a parsed JSON number keeps exactly; \
+                         give the JSON text instead (values_from_json_text)"
+                    )));
+                }
+                self.values_from_text(name, &text)
+            }
             serde_json::Value::Number(n) => self.values_from_text(name, &n.to_string()),
             _ => Err(Error::invalid(format!("column {name}: objects and arrays are not column values"))),
         }
+    }
+
+    /// Typed values from a JSON object's text (`{"name": "x", "revenue": 98765432109876.1234}`),
+    /// numbers taken exactly as written (never through `f64`).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for text that is not a JSON object; as
+    /// [`TableColumns::values_from_text`] for each member.
+    pub fn values_from_json_text(&self, body: &str) -> Result<Values> {
+        let obj: std::collections::BTreeMap<String, &serde_json::value::RawValue> =
+            serde_json::from_str(body).map_err(|_| Error::invalid("not a JSON object"))?;
+        let mut out = Values::new();
+        for (k, raw) in obj {
+            let text = raw.get().trim();
+            let values = match text.as_bytes().first() {
+                Some(b'"') => {
+                    let s: String = serde_json::from_str(text).map_err(|_| Error::invalid("not a JSON object"))?;
+                    self.values_from_text(&k, &s)?
+                }
+                Some(b'-' | b'0'..=b'9') | Some(b't' | b'f' | b'n') => self.values_from_text(&k, text)?,
+                _ => return Err(Error::invalid(format!("column {k}: objects and arrays are not column values"))),
+            };
+            out.extend(values);
+        }
+        Ok(out)
     }
 
     fn lookup(&self, col: &ColumnInfo, text: &str) -> Result<Values> {

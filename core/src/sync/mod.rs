@@ -24,7 +24,7 @@ pub use columns::{ColumnInfo, ColumnKind, TableColumns, LOOKUP_TARGET};
 pub use doctor::{Check, CheckStatus};
 pub use log::{sync_log, SyncLogEntry, TableLog, SYNC_LOG_ENTRIES};
 pub use profile::{ConflictPolicy, SyncProfile, TableProfile, DEFAULT_PROFILE};
-pub use push::PushSummary;
+pub use push::{PushSummary, Unsent, UnsentReason};
 
 use crate::auth::{Auth, OrgUrl};
 use crate::dataverse::metadata::{self, TableMetadata};
@@ -207,11 +207,17 @@ pub struct SyncSummary {
     pub open_conflicts: u64,
     /// Parked entries.
     pub parked: u64,
+    /// Outbox entries left unsent that are not parked, each with the reason (behind a refused
+    /// change, waiting for a refused create, not sent in this sync, …). A sync that leaves any
+    /// is not `complete`.
+    pub unsent: Vec<Unsent>,
     /// Wall time.
     pub duration: Duration,
     /// HTTP requests sent.
     pub requests: u64,
-    /// Whether everything completed.
+    /// Whether everything completed: every table is up to date and every local change was
+    /// sent or is shown to the user (a conflict, a refused change). False while `unsent` is not
+    /// empty.
     pub complete: bool,
 }
 
@@ -440,20 +446,26 @@ async fn run(
         .collect();
     let mut summary = SyncSummary::default();
 
-    // Tables that left the profile: purge their rows.
+    // Tables that left the profile: purged once nothing of theirs waits (their unsent edits are
+    // pushed first, below; conflicts wait for the user).
     let mut known: HashMap<String, TableSpec> = HashMap::new();
+    let mut departed: Vec<String> = Vec::new();
     for t in blocking(&ctx.store, |s| s.tables()).await? {
         if inner.profile.table(&t.entity_set).is_none() {
-            tracing::info!(target: "outpost::sync", table = %t.entity_set, "table left the profile: purging");
-            let set = t.entity_set.clone();
-            blocking(&ctx.store, move |s| s.purge_table(&set)).await?;
+            departed.push(t.entity_set.clone());
         } else {
             known.insert(t.entity_set.clone(), t);
         }
     }
 
     // Metadata: from the cache, refreshed when the global metadata version moved.
-    let (infos, meta_errors) = load_metadata(&ctx, &inner.profile.tables, known).await?;
+    let (mut infos, meta_errors) = load_metadata(&ctx, &inner.profile.tables, known).await?;
+    let profile_sets: Vec<String> = infos.keys().cloned().collect();
+    for set in &departed {
+        if let Some(info) = departed_info(&ctx, set).await? {
+            infos.insert(set.clone(), Arc::new(info));
+        }
+    }
     for (set, e) in meta_errors {
         if wanted.iter().any(|t| t.entity_set == set) {
             summary.tables.push(TableSummary { entity_set: set, error: Some(e), ..TableSummary::default() });
@@ -461,14 +473,33 @@ async fn run(
     }
 
     if options.push {
+        verify_unknown_creates(&ctx, &infos, &profile_sets).await?;
         match push::run(&ctx, &infos).await {
             Ok(p) => summary.push = p,
-            Err(Error::Cancelled) => return Err(Error::Cancelled),
-            Err(e @ (Error::InteractionRequired { .. } | Error::MfaRequired { .. } | Error::ReauthRequired { .. })) => {
-                return Err(e)
-            }
+            Err(e) if stops_the_sync(&e) => return Err(e),
             Err(e) => summary.push_error = Some(e),
         }
+    }
+    for set in &departed {
+        let s2 = set.clone();
+        let left = blocking(&ctx.store, move |s| s.table_pending(&s2)).await?;
+        if left == 0 {
+            tracing::info!(target: "outpost::sync", table = %set, "table left the profile: purging");
+            let s2 = set.clone();
+            blocking(&ctx.store, move |s| s.purge_table(&s2)).await?;
+            infos.remove(set);
+        } else {
+            tracing::info!(target: "outpost::sync", table = %set, left, "table left the profile: kept until its changes are sent");
+            summary.tables.push(TableSummary {
+                entity_set: set.clone(),
+                error: Some(Error::PendingChanges { count: left }),
+                ..TableSummary::default()
+            });
+        }
+    }
+    let departed_infos: Vec<String> = departed.iter().filter(|s| infos.contains_key(*s)).cloned().collect();
+    for set in &departed_infos {
+        infos.remove(set);
     }
 
     if options.pull {
@@ -488,13 +519,7 @@ async fn run(
             let (entity_set, r) = joined.map_err(|e| Error::internal(format!("pull task failed: {e}")))?;
             match r {
                 Ok(s) => summary.tables.push(s),
-                Err(Error::Cancelled) => {
-                    set.abort_all();
-                    return Err(Error::Cancelled);
-                }
-                Err(
-                    e @ (Error::InteractionRequired { .. } | Error::MfaRequired { .. } | Error::ReauthRequired { .. }),
-                ) => {
+                Err(e) if stops_the_sync(&e) => {
                     set.abort_all();
                     return Err(e);
                 }
@@ -512,9 +537,15 @@ async fn run(
     summary.pending = pending;
     summary.open_conflicts = conflicts;
     summary.parked = parked;
+    let profile_infos: Infos =
+        infos.iter().filter(|(k, _)| profile_sets.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    summary.unsent = push::unsent(&ctx, &profile_infos).await?;
+    summary.push.blocked =
+        summary.unsent.iter().filter(|u| matches!(u.reason, UnsentReason::WaitsForRefused { .. })).count() as u64;
     summary.duration = started.elapsed();
     summary.requests = client.stats.requests.load(Ordering::Relaxed);
     summary.complete = summary.push_error.is_none()
+        && (summary.unsent.is_empty() || !options.push)
         && summary.tables.iter().all(|t| t.error.is_none() && (t.complete || !options.pull));
     tracing::info!(target: "outpost::sync", rows = summary.rows_pulled(), pushed = summary.push.pushed,
         requests = summary.requests, ms = summary.duration.as_millis() as u64, complete = summary.complete, "sync finished");
@@ -522,6 +553,73 @@ async fn run(
 }
 
 type Infos = HashMap<String, Arc<push::TableInfo>>;
+
+/// What the push needs of a table that left the profile, from what the vault cached (its
+/// metadata and the `$select` of its last pull), so its unsent edits can still go out. `None`
+/// when nothing of it waits, or nothing was cached.
+async fn departed_info(ctx: &Ctx, set: &str) -> Result<Option<push::TableInfo>> {
+    let s2 = set.to_string();
+    if blocking(&ctx.store, move |s| s.table_pending(&s2)).await? == 0 {
+        return Ok(None);
+    }
+    let s2 = set.to_string();
+    let state = blocking(&ctx.store, move |s| s.sync_state(&s2)).await?;
+    let Some(meta) = state.metadata.and_then(|j| serde_json::from_str::<TableMetadata>(&j).ok()) else {
+        return Ok(None);
+    };
+    let mut select: Vec<String> = state
+        .select_columns
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    if !select.contains(&meta.primary_id) {
+        select.push(meta.primary_id.clone());
+    }
+    Ok(Some(push::TableInfo { profile: TableProfile::new(set, &[]), meta, select }))
+}
+
+/// Creates that were sent but whose answer never came (killed, connection lost) are not sent
+/// again blindly: a create that landed and was deleted on the server since would be re-created.
+/// Their tables are pulled first: the pull settles a create whose row it sees, and turns one
+/// whose tombstone it sees into what a server delete means locally.
+/// Errors that end the whole sync at once (the user cancelled, or must sign in again), rather
+/// than being recorded against one table or phase while the others go on.
+fn stops_the_sync(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Cancelled | Error::InteractionRequired { .. } | Error::MfaRequired { .. } | Error::ReauthRequired { .. }
+    )
+}
+
+async fn verify_unknown_creates(ctx: &Ctx, infos: &Infos, profile_sets: &[String]) -> Result<()> {
+    let all = blocking(&ctx.store, |s| s.outbox()).await?;
+    let mut sets: Vec<String> = all
+        .iter()
+        .filter(|e| e.op == crate::store::OutboxOp::Create && e.state == crate::store::OutboxState::InFlight)
+        .map(|e| e.entity_set.clone())
+        .collect();
+    sets.sort();
+    sets.dedup();
+    for set in sets.into_iter().filter(|s| profile_sets.contains(s)) {
+        let Some(info) = infos.get(&set) else { continue };
+        let s2 = set.clone();
+        let state = blocking(&ctx.store, move |s| s.sync_state(&s2)).await?;
+        if state.delta_link.is_none() && state.next_link.is_none() {
+            continue; // no change tracking position yet: the replay's conditional headers decide
+        }
+        match pull::table(ctx, &info.profile, &info.meta).await {
+            Ok(_) => {}
+            Err(e) if stops_the_sync(&e) => return Err(e),
+            Err(e) => {
+                tracing::info!(target: "outpost::sync", table = %set, error = %e, "could not verify unsettled creates first");
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Tables pulled without lookup annotations: resolve unknown polymorphic targets against the
 /// local tables once every table has been pulled (a page can refer to rows of a table that
@@ -585,12 +683,7 @@ async fn load_metadata(
                     .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
             }
             Ok(_) => {}
-            Err(
-                e @ (Error::Cancelled
-                | Error::InteractionRequired { .. }
-                | Error::MfaRequired { .. }
-                | Error::ReauthRequired { .. }),
-            ) => return Err(e),
+            Err(e) if stops_the_sync(&e) => return Err(e),
             Err(_) => {}
         }
     }
@@ -635,12 +728,7 @@ async fn load_metadata(
                         known.entry(declared.entity_set.clone()).or_insert(declared);
                         m
                     }
-                    Err(
-                        e @ (Error::Cancelled
-                        | Error::InteractionRequired { .. }
-                        | Error::MfaRequired { .. }
-                        | Error::ReauthRequired { .. }),
-                    ) => return Err(e),
+                    Err(e) if stops_the_sync(&e) => return Err(e),
                     Err(e) => {
                         errors.push((t.entity_set.clone(), e));
                         continue;

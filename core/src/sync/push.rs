@@ -18,7 +18,9 @@ use crate::dataverse::metadata::TableMetadata;
 use crate::dataverse::page::{self, Shape, LOOKUP_LOGICAL_NAME};
 use crate::dataverse::{Request, ServerError};
 use crate::error::{Error, Result};
-use crate::store::{value_json, ConflictKind, OutboxEntry, OutboxOp, OutboxState, PushError, ServerRow, Value, Values};
+use crate::store::{
+    value_json, ConflictKind, OutboxEntry, OutboxOp, OutboxState, PushError, RefusalReason, ServerRow, Value, Values,
+};
 use crate::sync::profile::{ConflictPolicy, TableProfile};
 
 /// Counts of a push phase.
@@ -144,8 +146,8 @@ fn request_for(ctx: &Ctx, entry: &OutboxEntry, info: &TableInfo, content_id: u32
     })
 }
 
-/// Lookup references of an entry to other records: (entity set, id).
-fn references(entry: &OutboxEntry, info: &TableInfo) -> Vec<(String, String)> {
+/// Lookup references of an entry by column: (property, (entity set, id)).
+fn lookup_refs(entry: &OutboxEntry, info: &TableInfo) -> Vec<(String, (String, String))> {
     let mut out = Vec::new();
     for (k, v) in &entry.changes {
         let (Some(col), Value::Text(id)) = (info.meta.columns.get(k), v) else { continue };
@@ -157,7 +159,7 @@ fn references(entry: &OutboxEntry, info: &TableInfo) -> Vec<(String, String)> {
             _ => col.targets.first().cloned(),
         };
         if let Some(set) = target.and_then(|t| info.meta.target_sets.get(&t).cloned()) {
-            out.push((set, id.to_ascii_lowercase()));
+            out.push((k.clone(), (set, id.to_ascii_lowercase())));
         }
     }
     out
@@ -246,7 +248,8 @@ enum Outcome {
     Later,
 }
 
-/// Settle one part's answer.
+/// Settle one part's answer that is neither a plain success nor a delete meeting 404 (those
+/// are settled together by [`run`]).
 async fn settle(
     ctx: &Ctx,
     entry: &OutboxEntry,
@@ -257,44 +260,93 @@ async fn settle(
     let status = part.status;
     let seq = entry.seq;
     let policy = info.profile.conflict_policy;
-    if (200..300).contains(&status) {
-        let row = representation(&part.body, part.header("etag"), info, &entry.changes);
-        blocking(&ctx.store, move |s| s.push_succeeded(seq, row.as_ref())).await?;
-        sum.pushed += 1;
-        return Ok(Outcome::Done);
-    }
-    match (status, entry.op) {
-        (404, OutboxOp::Delete) => {
-            // Already gone (or our replayed delete had landed).
-            blocking(&ctx.store, move |s| s.push_succeeded(seq, None)).await?;
-            sum.pushed += 1;
+    let err = ServerError::from_response(
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST),
+        &part.body,
+    );
+    match status {
+        404 => {
+            // Not necessarily "deleted on the server": Dataverse answers a lookup that points at a
+            // missing record with the same 404 (0x80040217). Read the record to tell.
+            let current = fetch_current(ctx, entry, info).await?;
+            match (entry.op, current) {
+                (OutboxOp::Update, None) => server_deleted(ctx, entry, policy, sum).await?,
+                (OutboxOp::Delete, _) => {
+                    blocking(&ctx.store, move |s| s.push_succeeded(seq, None)).await?;
+                    sum.pushed += 1;
+                }
+                _ => refuse_missing_target(ctx, entry, info, status, err, sum).await?,
+            }
             Ok(Outcome::Done)
         }
-        (404, OutboxOp::Update) => {
-            server_deleted(ctx, entry, policy, sum).await?;
+        // UNVERIFIED whether a missing bind target can also come as a 400 with the same code
+        // (ADR 0008): handle it the same way.
+        400 if err.code.eq_ignore_ascii_case(OBJECT_DOES_NOT_EXIST) && entry.op != OutboxOp::Delete => {
+            refuse_missing_target(ctx, entry, info, status, err, sum).await?;
             Ok(Outcome::Done)
         }
-        (412, _) => {
+        412 => {
             let current = fetch_current(ctx, entry, info).await?;
             on_precondition_failed(ctx, entry, info, current, sum).await?;
             Ok(Outcome::Done)
         }
-        (408 | 429, _) | (500..=599, _) => {
-            blocking(&ctx.store, move |s| s.push_later(seq)).await?;
-            Ok(Outcome::Later)
-        }
+        408 | 429 | 500..=599 => Ok(Outcome::Later),
         _ => {
-            let err = ServerError::from_response(
-                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST),
-                &part.body,
-            );
             tracing::info!(target: "outpost::sync", table = %entry.entity_set, status, code = %err.code, "push refused: parked");
-            let pe = PushError { status, code: err.code, message: err.message };
+            let pe = PushError { status, code: err.code, message: err.message, reason: RefusalReason::Server };
             blocking(&ctx.store, move |s| s.park(seq, &pe)).await?;
             sum.parked += 1;
             Ok(Outcome::Done)
         }
     }
+}
+
+/// Dataverse's `ObjectDoesNotExist`.
+const OBJECT_DOES_NOT_EXIST: &str = "0x80040217";
+
+/// The record exists (or is being created) but the server says an object does not exist: a
+/// lookup points at a missing record. Park the entry with the column named.
+async fn refuse_missing_target(
+    ctx: &Ctx,
+    entry: &OutboxEntry,
+    info: &TableInfo,
+    status: u16,
+    err: ServerError,
+    sum: &mut PushSummary,
+) -> Result<()> {
+    let column = missing_target_column(ctx, entry, info, &err.message).await;
+    let reason = match column {
+        Some(column) => RefusalReason::MissingLookupTarget { column },
+        None => RefusalReason::Server,
+    };
+    tracing::info!(target: "outpost::sync", table = %entry.entity_set, status, "push refused: a lookup target does not exist");
+    let pe = PushError { status, code: err.code, message: err.message, reason };
+    let seq = entry.seq;
+    blocking(&ctx.store, move |s| s.park(seq, &pe)).await?;
+    sum.parked += 1;
+    Ok(())
+}
+
+/// Which lookup of the entry points at a missing record: the one whose id the server's message
+/// names, else the only lookup set, else the first whose target the server does not have.
+async fn missing_target_column(ctx: &Ctx, entry: &OutboxEntry, info: &TableInfo, message: &str) -> Option<String> {
+    let refs = lookup_refs(entry, info);
+    let message = message.to_ascii_lowercase();
+    if let Some((col, _)) = refs.iter().find(|(_, (_, id))| message.contains(id.as_str())) {
+        return Some(col.clone());
+    }
+    if refs.len() == 1 {
+        return refs.first().map(|(c, _)| c.clone());
+    }
+    for (col, (set, id)) in &refs {
+        let url = format!("{}{set}({id})", ctx.client.api_root());
+        if let Ok(resp) = ctx.client.execute_json(&Request::get(url)).await {
+            if resp.status.as_u16() == 404 {
+                return Some(col.clone());
+            }
+        }
+    }
+    None
 }
 
 /// Updated locally, deleted on the server.
@@ -345,10 +397,29 @@ async fn on_precondition_failed(
         };
     };
     match entry.op {
-        OutboxOp::Create => {
-            // The id exists: our create landed (a lost response); later server changes win.
+        OutboxOp::Create if entry.attempts > 1 => {
+            // Sent before and the id exists: our create landed and its answer was lost (the id
+            // is ours). Anything the server changed since is newer than the create; edits made
+            // locally since wait in entries of their own and go out as updates.
             blocking(&ctx.store, move |s| s.push_succeeded(seq, Some(&server))).await?;
             sum.pushed += 1;
+        }
+        OutboxOp::Create => {
+            // First attempt, yet the id exists: not our create. Send what differs as an update.
+            let mut changes = Values::new();
+            let mut base = Values::new();
+            for (k, v) in &entry.changes {
+                if k.contains('@') || *k == info.meta.primary_id || same_value(server.values.get(k), Some(v)) {
+                    continue;
+                }
+                changes.insert(k.clone(), v.clone());
+                let key = format!("{k}{LOOKUP_LOGICAL_NAME}");
+                if let Some(t) = entry.changes.get(&key) {
+                    changes.insert(key, t.clone());
+                }
+                base.insert(k.clone(), server.values.get(k).cloned().unwrap_or(Value::Null));
+            }
+            blocking(&ctx.store, move |s| s.create_as_update(seq, &changes, &base, &server)).await?;
         }
         OutboxOp::Delete => match policy {
             ConflictPolicy::ServerWins => {
@@ -450,6 +521,30 @@ async fn on_precondition_failed(
     Ok(())
 }
 
+/// Records created offline whose create has not been settled, and whether it is parked.
+type Unlanded = HashMap<(String, String), OutboxState>;
+
+fn unlanded(all: &[OutboxEntry]) -> Unlanded {
+    all.iter()
+        .filter(|e| e.op == OutboxOp::Create)
+        .map(|e| ((e.entity_set.clone(), e.record_id.clone()), e.state))
+        .collect()
+}
+
+/// The records an entry must wait for: offline creates it refers to that have not landed (not
+/// counting the record itself).
+fn waits_for<'a>(
+    entry: &OutboxEntry,
+    info: &TableInfo,
+    creates: &'a Unlanded,
+) -> Vec<((String, String), &'a OutboxState)> {
+    lookup_refs(entry, info)
+        .into_iter()
+        .filter(|(_, r)| !(r.0 == entry.entity_set && r.1 == entry.record_id))
+        .filter_map(|(_, r)| creates.get(&r).map(|st| (r, st)))
+        .collect()
+}
+
 /// Run the push phase.
 pub(crate) async fn run(ctx: &Ctx, tables: &HashMap<String, Arc<TableInfo>>) -> Result<PushSummary> {
     let mut sum = PushSummary::default();
@@ -459,34 +554,52 @@ pub(crate) async fn run(ctx: &Ctx, tables: &HashMap<String, Arc<TableInfo>>) -> 
         }
         let all = blocking(&ctx.store, |s| s.outbox()).await?;
         let candidates = blocking(&ctx.store, |s| s.push_candidates()).await?;
-        // Records created locally whose create has not landed, and whether it is parked.
-        let mut creates: HashMap<(String, String), OutboxState> = HashMap::new();
-        for e in all.iter().filter(|e| e.op == OutboxOp::Create) {
-            creates.insert((e.entity_set.clone(), e.record_id.clone()), e.state);
-        }
-        let mut ready: Vec<(OutboxEntry, Arc<TableInfo>)> = Vec::new();
-        let mut blocked = 0u64;
+        let creates = unlanded(&all);
+        let mut ready: Vec<i64> = Vec::new();
+        let mut waiting: Vec<(OutboxEntry, Arc<TableInfo>)> = Vec::new();
         for e in candidates {
             let Some(info) = tables.get(&e.entity_set) else { continue };
-            let refs = references(&e, info);
-            let waiting = refs.iter().filter_map(|r| creates.get(r)).collect::<Vec<_>>();
-            if waiting.iter().any(|s| **s == OutboxState::Parked) {
-                blocked += 1;
+            let waits = waits_for(&e, info, &creates);
+            if waits.iter().any(|(_, s)| **s == OutboxState::Parked) {
+                continue; // blocked: reported with its reason after the push
+            }
+            if waits.is_empty() {
+                ready.push(e.seq);
+            } else {
+                waiting.push((e, info.clone())); // the parent goes first; this one in a later round
+            }
+        }
+        if ready.is_empty() {
+            // Offline creates that refer to each other wait for each other for ever: create one
+            // without the lookups to the others, and set them in an update once they exist.
+            if break_cycle(ctx, &waiting, &creates).await? {
                 continue;
             }
-            if !waiting.is_empty() {
-                continue; // the parent goes first; this one in a later round
-            }
-            ready.push((e, info.clone()));
-        }
-        sum.blocked = blocked;
-        if ready.is_empty() {
             break;
         }
-        let total = ready.len();
+        // Claim what this round sends, as it is now; from here on a local edit of these records
+        // goes into a new entry.
+        let claimed = blocking(&ctx.store, move |s| s.claim(&ready)).await?;
+        let all = blocking(&ctx.store, |s| s.outbox()).await?;
+        let creates = unlanded(&all);
+        let mut send: Vec<(OutboxEntry, Arc<TableInfo>)> = Vec::with_capacity(claimed.len());
+        for e in claimed {
+            let Some(info) = tables.get(&e.entity_set).cloned() else { continue };
+            // An edit made since the snapshot may have added a lookup to an offline create.
+            if !waits_for(&e, &info, &creates).is_empty() {
+                let seq = e.seq;
+                blocking(&ctx.store, move |s| s.release(seq)).await?;
+                continue;
+            }
+            send.push((e, info));
+        }
+        if send.is_empty() {
+            continue;
+        }
+        let total = send.len();
         let mut later = 0usize;
         let chunks: Vec<Vec<(OutboxEntry, Arc<TableInfo>)>> =
-            ready.chunks(ctx.push_batch_size.max(1)).map(<[_]>::to_vec).collect();
+            send.chunks(ctx.push_batch_size.max(1)).map(<[_]>::to_vec).collect();
         // Batches go out up to the concurrency limit at once; each is settled as it returns.
         let mut pending = spawn_batches(ctx, chunks);
         while let Some(result) = pending.join_next().await {
@@ -495,10 +608,8 @@ pub(crate) async fn run(ctx: &Ctx, tables: &HashMap<String, Arc<TableInfo>>) -> 
             let answer = match answer {
                 Ok(a) => a,
                 Err(e) => {
-                    for (entry, _) in &entries {
-                        let seq = entry.seq;
-                        blocking(&ctx.store, move |s| s.push_later(seq)).await?;
-                    }
+                    // The entries stay in flight: the outcome is unknown (the request may have
+                    // been applied); the next attempt finds out.
                     pending.abort_all();
                     return Err(e);
                 }
@@ -545,9 +656,8 @@ pub(crate) async fn run(ctx: &Ctx, tables: &HashMap<String, Arc<TableInfo>>) -> 
                         }
                     }
                     None => {
+                        // No answer for this part: it stays in flight, outcome unknown.
                         settle_all(ctx, &mut done).await?;
-                        let seq = entry.seq;
-                        blocking(&ctx.store, move |s| s.push_later(seq)).await?;
                         later += 1;
                     }
                 }
@@ -564,6 +674,103 @@ pub(crate) async fn run(ctx: &Ctx, tables: &HashMap<String, Arc<TableInfo>>) -> 
         }
     }
     Ok(sum)
+}
+
+/// Break one cycle among waiting offline creates: the oldest pending create that waits only
+/// for other waiting creates loses the lookups to them (a following update sets them).
+async fn break_cycle(ctx: &Ctx, waiting: &[(OutboxEntry, Arc<TableInfo>)], creates: &Unlanded) -> Result<bool> {
+    let waiting_records: HashSet<(String, String)> =
+        waiting.iter().map(|(e, _)| (e.entity_set.clone(), e.record_id.clone())).collect();
+    for (e, info) in waiting.iter().filter(|(e, _)| e.op == OutboxOp::Create && e.state == OutboxState::Pending) {
+        let cyclic: Vec<String> = lookup_refs(e, info)
+            .into_iter()
+            .filter(|(_, r)| creates.contains_key(r) && waiting_records.contains(r))
+            .map(|(c, _)| c)
+            .collect();
+        if cyclic.is_empty() {
+            continue;
+        }
+        let seq = e.seq;
+        tracing::info!(target: "outpost::sync", table = %e.entity_set, "offline creates refer to each other: creating one first without the lookups");
+        if blocking(&ctx.store, move |s| s.split_lookups(seq, &cyclic)).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Why an entry the push left in the outbox was not sent, as an app can show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnsentReason {
+    /// A refused (parked) change of the same record comes first: fix and retry it, or discard it.
+    BehindRefused {
+        /// The parked entry.
+        seq: i64,
+    },
+    /// It refers to a record created offline whose create the server refused (parked).
+    WaitsForRefused {
+        /// Entity set of that record.
+        entity_set: String,
+        /// Its id.
+        record_id: String,
+    },
+    /// It refers to a record created offline that is not on the server yet.
+    WaitsForCreate {
+        /// Entity set of that record.
+        entity_set: String,
+        /// Its id.
+        record_id: String,
+    },
+    /// Its table is not in the sync profile any more (the table stays until its changes are
+    /// sent or discarded).
+    TableNotInProfile,
+    /// Not sent by this sync (made while it ran, or the push stopped: see `push_error` and the
+    /// deadline): it goes out with the next sync.
+    NotSent,
+}
+
+/// An outbox entry a sync left unsent, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsent {
+    /// Outbox sequence number.
+    pub seq: i64,
+    /// Entity set.
+    pub entity_set: String,
+    /// Record id.
+    pub record_id: String,
+    /// Why.
+    pub reason: UnsentReason,
+}
+
+/// Every outbox entry that is not parked, with the reason it is still there.
+pub(crate) async fn unsent(ctx: &Ctx, tables: &HashMap<String, Arc<TableInfo>>) -> Result<Vec<Unsent>> {
+    let all = blocking(&ctx.store, |s| s.outbox()).await?;
+    let creates = unlanded(&all);
+    let mut first_parked: HashMap<(String, String), i64> = HashMap::new();
+    let mut out = Vec::new();
+    for e in &all {
+        let key = (e.entity_set.clone(), e.record_id.clone());
+        if e.state == OutboxState::Parked {
+            first_parked.entry(key).or_insert(e.seq);
+            continue;
+        }
+        let reason = if let Some(p) = first_parked.get(&key) {
+            UnsentReason::BehindRefused { seq: *p }
+        } else if let Some(info) = tables.get(&e.entity_set) {
+            let waits = waits_for(e, info, &creates);
+            match waits.iter().find(|(_, s)| **s == OutboxState::Parked).or(waits.first()) {
+                Some(((set, id), OutboxState::Parked)) => {
+                    UnsentReason::WaitsForRefused { entity_set: set.clone(), record_id: id.clone() }
+                }
+                Some(((set, id), _)) => UnsentReason::WaitsForCreate { entity_set: set.clone(), record_id: id.clone() },
+                None => UnsentReason::NotSent,
+            }
+        } else {
+            UnsentReason::TableNotInProfile
+        };
+        out.push(Unsent { seq: e.seq, entity_set: e.entity_set.clone(), record_id: e.record_id.clone(), reason });
+    }
+    Ok(out)
 }
 
 /// Settle the accepted entries collected so far, in one transaction.
@@ -620,7 +827,12 @@ async fn send_batch(ctx: &Ctx, chunk: &[(OutboxEntry, Arc<TableInfo>)]) -> Resul
             }
             Err(e) => {
                 let seq = entry.seq;
-                let pe = PushError { status: 0, code: "invalid_local_change".into(), message: e.to_string() };
+                let pe = PushError {
+                    status: 0,
+                    code: "invalid_local_change".into(),
+                    message: e.to_string(),
+                    reason: RefusalReason::InvalidLocalChange,
+                };
                 blocking(&ctx.store, move |s| s.park(seq, &pe)).await?;
                 parked_locally += 1;
             }
@@ -629,11 +841,6 @@ async fn send_batch(ctx: &Ctx, chunk: &[(OutboxEntry, Arc<TableInfo>)]) -> Resul
     if items.is_empty() {
         return Ok(Sent { seqs, parked_locally, items: Vec::new() });
     }
-    blocking(&ctx.store, {
-        let seqs = seqs.clone();
-        move |s| s.mark_inflight(&seqs)
-    })
-    .await?;
     let mut id = [0u8; 8];
     crate::vault::fill_random(&mut id)?;
     let (content_type, body) = batch::encode(&items, &hex::encode(id));

@@ -1114,7 +1114,8 @@ public protocol OutpostClientProtocol: AnyObject, Sendable {
     func delete(entitySet: String, id: String) async throws 
     
     /**
-     * Drop a parked change; the record returns to the server's version.
+     * Drop a parked change: its local edit is undone. The record shows the server's version
+     * unless other edits or a conflict of it still wait (read it with `get` to show it).
      *
      * # Errors
      * `Locked`, `NotFound`, `Storage`.
@@ -1581,7 +1582,8 @@ open func delete(entitySet: String, id: String)async throws   {
 }
     
     /**
-     * Drop a parked change; the record returns to the server's version.
+     * Drop a parked change: its local edit is undone. The record shows the server's version
+     * unless other edits or a conflict of it still wait (read it with `get` to show it).
      *
      * # Errors
      * `Locked`, `NotFound`, `Storage`.
@@ -3371,6 +3373,16 @@ public struct ParkedChange: Equatable, Hashable {
      * The server's message (may name columns; keep it out of logs).
      */
     public var message: String
+    /**
+     * Why, as an app can act on it: `server` (see `status`, `code`, `message`),
+     * `missing_lookup_target` (the lookup `column` points at a record the server does not
+     * have: set it to another record or clear it, then retry) or `invalid_local_change`.
+     */
+    public var reason: String
+    /**
+     * The column concerned, for `missing_lookup_target`.
+     */
+    public var column: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3395,7 +3407,15 @@ public struct ParkedChange: Equatable, Hashable {
          */code: String, 
         /**
          * The server's message (may name columns; keep it out of logs).
-         */message: String) {
+         */message: String, 
+        /**
+         * Why, as an app can act on it: `server` (see `status`, `code`, `message`),
+         * `missing_lookup_target` (the lookup `column` points at a record the server does not
+         * have: set it to another record or clear it, then retry) or `invalid_local_change`.
+         */reason: String, 
+        /**
+         * The column concerned, for `missing_lookup_target`.
+         */column: String?) {
         self.seq = seq
         self.entitySet = entitySet
         self.recordId = recordId
@@ -3403,6 +3423,8 @@ public struct ParkedChange: Equatable, Hashable {
         self.status = status
         self.code = code
         self.message = message
+        self.reason = reason
+        self.column = column
     }
 
     
@@ -3427,7 +3449,9 @@ public struct FfiConverterTypeParkedChange: FfiConverterRustBuffer {
                 op: FfiConverterString.read(from: &buf), 
                 status: FfiConverterInt32.read(from: &buf), 
                 code: FfiConverterString.read(from: &buf), 
-                message: FfiConverterString.read(from: &buf)
+                message: FfiConverterString.read(from: &buf), 
+                reason: FfiConverterString.read(from: &buf), 
+                column: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -3439,6 +3463,8 @@ public struct FfiConverterTypeParkedChange: FfiConverterRustBuffer {
         FfiConverterInt32.write(value.status, into: &buf)
         FfiConverterString.write(value.code, into: &buf)
         FfiConverterString.write(value.message, into: &buf)
+        FfiConverterString.write(value.reason, into: &buf)
+        FfiConverterOptionString.write(value.column, into: &buf)
     }
 }
 
@@ -4164,7 +4190,13 @@ public struct SyncSummary: Equatable, Hashable {
      */
     public var rowsPulled: Int64
     /**
-     * Whether everything completed.
+     * Local changes left unsent that are not parked, each with the reason (a sync that
+     * leaves any is not complete).
+     */
+    public var unsent: [UnsentChange]
+    /**
+     * Whether everything completed: every table is up to date and every local change was
+     * sent or is shown to the user (a conflict, a parked change).
      */
     public var complete: Bool
 
@@ -4208,7 +4240,12 @@ public struct SyncSummary: Equatable, Hashable {
          * Rows received over all tables.
          */rowsPulled: Int64, 
         /**
-         * Whether everything completed.
+         * Local changes left unsent that are not parked, each with the reason (a sync that
+         * leaves any is not complete).
+         */unsent: [UnsentChange], 
+        /**
+         * Whether everything completed: every table is up to date and every local change was
+         * sent or is shown to the user (a conflict, a parked change).
          */complete: Bool) {
         self.tables = tables
         self.pushed = pushed
@@ -4222,6 +4259,7 @@ public struct SyncSummary: Equatable, Hashable {
         self.durationMs = durationMs
         self.requests = requests
         self.rowsPulled = rowsPulled
+        self.unsent = unsent
         self.complete = complete
     }
 
@@ -4253,6 +4291,7 @@ public struct FfiConverterTypeSyncSummary: FfiConverterRustBuffer {
                 durationMs: FfiConverterInt64.read(from: &buf), 
                 requests: FfiConverterInt64.read(from: &buf), 
                 rowsPulled: FfiConverterInt64.read(from: &buf), 
+                unsent: FfiConverterSequenceTypeUnsentChange.read(from: &buf), 
                 complete: FfiConverterBool.read(from: &buf)
         )
     }
@@ -4270,6 +4309,7 @@ public struct FfiConverterTypeSyncSummary: FfiConverterRustBuffer {
         FfiConverterInt64.write(value.durationMs, into: &buf)
         FfiConverterInt64.write(value.requests, into: &buf)
         FfiConverterInt64.write(value.rowsPulled, into: &buf)
+        FfiConverterSequenceTypeUnsentChange.write(value.unsent, into: &buf)
         FfiConverterBool.write(value.complete, into: &buf)
     }
 }
@@ -4495,6 +4535,121 @@ public func FfiConverterTypeTableSummary_lift(_ buf: RustBuffer) throws -> Table
 #endif
 public func FfiConverterTypeTableSummary_lower(_ value: TableSummary) -> RustBuffer {
     return FfiConverterTypeTableSummary.lower(value)
+}
+
+
+/**
+ * A local change a sync left unsent, and why.
+ */
+public struct UnsentChange: Equatable, Hashable {
+    /**
+     * Outbox sequence number.
+     */
+    public var seq: Int64
+    /**
+     * Entity set.
+     */
+    public var entitySet: String
+    /**
+     * Record id.
+     */
+    public var recordId: String
+    /**
+     * `behind_refused` (a parked change of the same record comes first: `behind_seq`),
+     * `waits_for_refused` (it refers to a record created offline whose create is parked:
+     * `refers_to`), `waits_for_create` (it refers to a record created offline not on the
+     * server yet: `refers_to`), `table_not_in_profile`, or `not_sent` (goes out next sync).
+     */
+    public var reason: String
+    /**
+     * For `behind_refused`: the parked change's sequence number.
+     */
+    public var behindSeq: Int64?
+    /**
+     * For `waits_for_*`: the record referred to, as `<entity set>(<id>)`.
+     */
+    public var refersTo: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Outbox sequence number.
+         */seq: Int64, 
+        /**
+         * Entity set.
+         */entitySet: String, 
+        /**
+         * Record id.
+         */recordId: String, 
+        /**
+         * `behind_refused` (a parked change of the same record comes first: `behind_seq`),
+         * `waits_for_refused` (it refers to a record created offline whose create is parked:
+         * `refers_to`), `waits_for_create` (it refers to a record created offline not on the
+         * server yet: `refers_to`), `table_not_in_profile`, or `not_sent` (goes out next sync).
+         */reason: String, 
+        /**
+         * For `behind_refused`: the parked change's sequence number.
+         */behindSeq: Int64?, 
+        /**
+         * For `waits_for_*`: the record referred to, as `<entity set>(<id>)`.
+         */refersTo: String?) {
+        self.seq = seq
+        self.entitySet = entitySet
+        self.recordId = recordId
+        self.reason = reason
+        self.behindSeq = behindSeq
+        self.refersTo = refersTo
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension UnsentChange: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUnsentChange: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UnsentChange {
+        return
+            try UnsentChange(
+                seq: FfiConverterInt64.read(from: &buf), 
+                entitySet: FfiConverterString.read(from: &buf), 
+                recordId: FfiConverterString.read(from: &buf), 
+                reason: FfiConverterString.read(from: &buf), 
+                behindSeq: FfiConverterOptionInt64.read(from: &buf), 
+                refersTo: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: UnsentChange, into buf: inout [UInt8]) {
+        FfiConverterInt64.write(value.seq, into: &buf)
+        FfiConverterString.write(value.entitySet, into: &buf)
+        FfiConverterString.write(value.recordId, into: &buf)
+        FfiConverterString.write(value.reason, into: &buf)
+        FfiConverterOptionInt64.write(value.behindSeq, into: &buf)
+        FfiConverterOptionString.write(value.refersTo, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUnsentChange_lift(_ buf: RustBuffer) throws -> UnsentChange {
+    return try FfiConverterTypeUnsentChange.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUnsentChange_lower(_ value: UnsentChange) -> RustBuffer {
+    return FfiConverterTypeUnsentChange.lower(value)
 }
 
 
@@ -6655,6 +6810,31 @@ fileprivate struct FfiConverterSequenceTypeTableSummary: FfiConverterRustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeUnsentChange: FfiConverterRustBuffer {
+    typealias SwiftType = [UnsentChange]
+
+    public static func write(_ value: [UnsentChange], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeUnsentChange.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UnsentChange] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [UnsentChange]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeUnsentChange.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeValue: FfiConverterRustBuffer {
     typealias SwiftType = [Value]
 
@@ -6961,7 +7141,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_outpost_ffi_checksum_method_outpostclient_delete() != 17191) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_outpost_ffi_checksum_method_outpostclient_discard_parked() != 41960) {
+    if (uniffi_outpost_ffi_checksum_method_outpostclient_discard_parked() != 47284) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_outpost_ffi_checksum_method_outpostclient_get() != 31072) {
