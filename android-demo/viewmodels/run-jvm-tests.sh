@@ -3,7 +3,9 @@
 #   android-demo/viewmodels/run-jvm-tests.sh
 # 1. Regenerates the bindings with the test hooks: bindings/scripts/generate.sh target/bindings-test --test-hooks
 #    (JVM-mode Kotlin + the host liboutpost_ffi.so).
-# 2. Builds the emulator (cargo build -q -p outpost-emulator).
+# 2. Builds the emulator (cargo build -q -p outpost-emulator), unless OUTPOST_EMULATOR_BIN names one
+#    built already (scripts/test-all.sh; it also passes OUTPOST_FFI_LIB and OUTPOST_UNIFFI_BINDGEN
+#    on to generate.sh, so that nothing is compiled here).
 # 3. Compiles the generated outpost.kt (cached by content), then src/main + src/test with kotlinc
 #    (scripts/kotlinc.sh) into target/android-viewmodels/viewmodels-tests.jar, at the Kotlin
 #    language level the Gradle build pins (2.2) and JVM 17.
@@ -42,7 +44,12 @@ rm -f "$result"
 cd "$root"
 
 bash bindings/scripts/generate.sh "$bindings" --test-hooks
-cargo build -q -p outpost-emulator
+emulator="${OUTPOST_EMULATOR_BIN:-}"
+if [ -z "$emulator" ]; then
+  cargo build -q -p outpost-emulator
+  emulator="$target/debug/outpost-emulator"
+fi
+[ -x "$emulator" ] || { echo "not an executable: $emulator" >&2; exit 1; }
 
 kotlinc="$(bash scripts/kotlinc.sh)"
 klib="$(dirname "$kotlinc")/../lib"
@@ -82,9 +89,9 @@ if [ "${#classes[@]}" -eq 0 ]; then
   exit 1
 fi
 
-echo "running ${#classes[@]} test classes against $target/debug/outpost-emulator"
+echo "running ${#classes[@]} test classes against $emulator"
 status=0
-timeout 1800 java -Djna.library.path="$bindings/lib" -Doutpost.emulator="$target/debug/outpost-emulator" \
+timeout 1800 java -Djna.library.path="$bindings/lib" -Doutpost.emulator="$emulator" \
   -cp "$tests_jar:$bindings_jar:$jna:$coroutines:$stdlib:$junit:$hamcrest" \
   io.outpost.demo.viewmodels.JvmTestMainKt "$result" "${classes[@]}" || status=$?
 exit "$status"
