@@ -50,7 +50,8 @@ async fn defect1_an_edit_made_while_the_push_waits_is_not_lost() {
     for id in &ids {
         c.store().update("tasks", id, values(&[("subject", Value::text("queued"))])).unwrap();
     }
-    // Every $batch takes 400 ms: the last batch waits about 1.2 s for its slot.
+    // Every $batch takes 400 ms: while the first one is answered, the last one waits about
+    // 1.2 s for its slot.
     emu.inject_fault(Fault {
         method: Some("POST".into()),
         path_contains: Some("$batch".into()),
@@ -58,27 +59,43 @@ async fn defect1_an_edit_made_while_the_push_waits_is_not_lost() {
         count: 4,
         ..Fault::default()
     });
-    let last = ids.last().unwrap().clone();
     let store = c.store();
-    let edit = {
-        let last = last.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(700)).await;
-            store.update("tasks", &last, values(&[("subject", Value::text("edited during the sync"))])).unwrap();
-        })
+    let written_before = emu.table_write_history("tasks").len();
+    let edit = async {
+        // As soon as the server has applied the first batch of the push, the user edits every
+        // record the server has not seen yet: their entries wait for a slot (or are on the
+        // way). Not after a fixed delay, which made the test depend on the pull's duration.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while emu.table_write_history("tasks").len() == written_before && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let written: std::collections::HashSet<String> =
+            emu.table_write_history("tasks").into_iter().skip(written_before).map(|(id, _)| id).collect();
+        let edited: Vec<String> = ids.iter().filter(|id| !written.contains(*id)).cloned().collect();
+        for id in &edited {
+            store.update("tasks", id, values(&[("subject", Value::text("edited during the sync"))])).unwrap();
+        }
+        edited
     };
-    let s = c.engine.sync(SyncOptions::default(), Arc::new(outpost_core::sync::NoObserver)).await.unwrap();
-    edit.await.unwrap();
-    // Either this sync sent the edit in a later round, or it still waits (and the sync says so).
-    if s.pending == 0 {
-        assert_eq!(server_text(&server, "tasks", &last, "subject").await.as_deref(), Some("edited during the sync"));
-    } else {
+    let (s, edited) =
+        tokio::join!(c.engine.sync(SyncOptions::default(), Arc::new(outpost_core::sync::NoObserver)), edit);
+    let s = s.unwrap();
+    assert!(!edited.is_empty(), "the edits were made while the push was under way");
+    // Either this sync sent the edits in a later round, or they still wait (and the sync says so).
+    for id in &edited {
+        assert_eq!(text(&c, "tasks", id, "subject").as_deref(), Some("edited during the sync"));
+        if s.pending == 0 {
+            assert_eq!(server_text(&server, "tasks", id, "subject").await.as_deref(), Some("edited during the sync"));
+        }
+    }
+    if s.pending > 0 {
         assert!(!s.complete, "a sync that leaves an unsent edit is not complete: {s:?}");
     }
-    assert_eq!(text(&c, "tasks", &last, "subject").as_deref(), Some("edited during the sync"));
     let s = c.sync().await;
     assert!(s.complete && s.pending == 0, "{s:?}");
-    assert_eq!(server_text(&server, "tasks", &last, "subject").await.as_deref(), Some("edited during the sync"));
+    for id in &edited {
+        assert_eq!(server_text(&server, "tasks", id, "subject").await.as_deref(), Some("edited during the sync"));
+    }
     assert_matches_server(&server, &c.store()).await;
 }
 
