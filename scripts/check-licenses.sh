@@ -23,4 +23,8 @@ elif ! is_pinned "$deny"; then
   echo "cargo-deny installed in $(( $(date +%s) - start )) s"
 fi
 "$deny" --version
+# `--offline` needs every package of the lock file, the other platforms' ones too (Android, iOS,
+# Windows: `cargo metadata` lists them), and a build fetches only the host's: fetch them all first
+# (from the registry, or nothing to do when they are there already).
+cargo fetch --locked -q
 "$deny" --offline --config deny.toml check licenses bans

@@ -44,7 +44,7 @@ use check::VKind;
 use gen::{format_keep, generate, parse_keep, splitmix, Knobs, Spec, Step};
 use run::{Caps, Outcome};
 
-const REPLAY: &str = "cargo test -p outpost-cli --features outpost-core/failpoints --test trials -- --nocapture";
+const REPLAY: &str = "cargo test --workspace --features outpost-core/failpoints --test trials -- --nocapture";
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|s| s.trim().parse().ok())
