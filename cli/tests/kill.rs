@@ -335,10 +335,21 @@ fn seeded_random_kills_of_outpost_sync_lose_and_duplicate_nothing() {
             created.push(name);
         }
         vault.lock().unwrap();
+        // The server takes 250 ms over each `$batch` of this push (as a loaded org does): the
+        // push lasts longer than the longest kill delay, wherever the kill lands. Without it a
+        // push of 405 entries can finish within a few milliseconds of its first request.
+        emu.inject_fault(outpost_emulator::Fault {
+            method: Some("POST".into()),
+            path_contains: Some("$batch".into()),
+            delay_ms: Some(250),
+            count: 5,
+            ..outpost_emulator::Fault::default()
+        });
         match sync_and_kill(&emu, &db, Phase::Push, &mut rng) {
             Outcome::Killed(ms) => kills.push(ms),
             Outcome::Finished => finished += 1,
         }
+        emu.clear_faults();
         sync_to_end(&db);
         assert!(round <= 3 * KILLS, "too many pushes finished before their kill");
     }
