@@ -362,3 +362,87 @@ async fn defect9_money_from_json_is_exact_end_to_end() {
     assert!(body.contains("98765432109876.1234"), "{body}");
     assert_matches_server(&server, &c.store()).await;
 }
+
+// Counterexamples the randomized trials found (cli/tests/trials.rs; docs/faults.md), shrunk
+// and kept as regression tests.
+
+/// Trials, "lost delete": a delete made while the record's update was in flight was based on
+/// the etag before that update; our own update then counted as a server change, the delete met
+/// 412 and (server wins) was dropped, silently. Under every policy the delete must reach the
+/// server and nothing must be shown as a conflict.
+#[tokio::test(flavor = "multi_thread")]
+async fn trials_a_delete_made_while_its_records_update_is_in_flight_reaches_the_server() {
+    for policy in [ConflictPolicy::ServerWins, ConflictPolicy::MergeFields, ConflictPolicy::Manual] {
+        let emu = emulator(2, 0, 0);
+        let server = Server::new(&emu).await;
+        let mut profile = SyncProfile::default_profile();
+        for t in &mut profile.tables {
+            t.conflict_policy = policy;
+        }
+        let c = client_with(&emu, profile, test_config()).await;
+        c.sync().await;
+        let store = c.store();
+        let id = ids_of(&c, "accounts", "accountid")[0].clone();
+        store.update("accounts", &id, values(&[("name", Value::text("edited, then deleted"))])).unwrap();
+        emu.inject_fault(Fault {
+            method: Some("POST".into()),
+            path_contains: Some("$batch".into()),
+            delay_ms: Some(300),
+            count: 1,
+            ..Fault::default()
+        });
+        let delete = async {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while !store.outbox().unwrap().iter().any(|e| e.state == outpost_core::OutboxState::InFlight) {
+                assert!(std::time::Instant::now() < deadline, "the update went out");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            store.delete("accounts", &id).unwrap();
+        };
+        let (s, ()) = tokio::join!(
+            c.engine
+                .sync(SyncOptions { pull: false, ..SyncOptions::default() }, Arc::new(outpost_core::sync::NoObserver)),
+            delete
+        );
+        s.unwrap();
+        let s = c.sync().await;
+        assert!(s.complete && s.pending == 0 && s.open_conflicts == 0, "{policy:?}: {s:?}");
+        assert!(server.get(&format!("accounts({id})")).await.is_none(), "{policy:?}: the delete reached the server");
+        assert!(store.get("accounts", &id).unwrap().is_none(), "{policy:?}");
+        assert_matches_server(&server, &store).await;
+    }
+}
+
+/// Trials, "a discarded edit reached the server": a conflict shows the user's newest unsent
+/// edit of its columns as the local side (defect 7); taking the server's side dropped only the
+/// conflict's own values, and the newer edit still went out.
+#[tokio::test(flavor = "multi_thread")]
+async fn trials_taking_the_servers_side_gives_up_the_newer_edit_the_conflict_showed() {
+    let emu = emulator(3, 0, 0);
+    let server = Server::new(&emu).await;
+    let c = client(&emu).await;
+    c.sync().await;
+    let store = c.store();
+    let id = ids_of(&c, "accounts", "accountid")[0].clone();
+    server.patch(&format!("accounts({id})"), serde_json::json!({"telephone1": "server phone"})).await;
+    store.update("accounts", &id, values(&[("telephone1", Value::text("client phone"))])).unwrap();
+    assert_eq!(c.sync().await.open_conflicts, 1);
+    // A newer edit of the conflict's column, and one of another column, both unsent.
+    store
+        .update(
+            "accounts",
+            &id,
+            values(&[("telephone1", Value::text("newest phone")), ("name", Value::text("renamed meanwhile"))]),
+        )
+        .unwrap();
+    let conflict = store.conflicts().unwrap().remove(0);
+    assert_eq!(conflict.local.get("telephone1"), Some(&Value::text("newest phone")), "{conflict:?}");
+    store.resolve_conflict(conflict.id, &Resolution::TakeServer).unwrap();
+    assert_eq!(text(&c, "accounts", &id, "telephone1").as_deref(), Some("server phone"));
+    assert_eq!(text(&c, "accounts", &id, "name").as_deref(), Some("renamed meanwhile"));
+    let s = c.sync().await;
+    assert!(s.complete && s.open_conflicts == 0 && s.pending == 0, "{s:?}");
+    assert_eq!(server_text(&server, "accounts", &id, "telephone1").await.as_deref(), Some("server phone"));
+    assert_eq!(server_text(&server, "accounts", &id, "name").await.as_deref(), Some("renamed meanwhile"));
+    assert_matches_server(&server, &store).await;
+}

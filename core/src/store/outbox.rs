@@ -241,7 +241,18 @@ fn entries(conn: &Connection, where_sql: &str, args: &[&dyn rusqlite::ToSql]) ->
 /// One entry the server accepted: drop it and take the server's row (or remove a deleted record).
 fn succeeded(tx: &Transaction<'_>, seq: i64, server: Option<&ServerRow>) -> Result<()> {
     let (table_id, id, searchable, op) = locate(tx, seq)?;
+    let sent_on: Option<String> = tx.query_row("SELECT base_etag FROM outbox WHERE seq = ?1", [seq], |r| r.get(0))?;
     tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+    if let Some(etag) = server.and_then(|s| s.etag.as_deref()) {
+        // Later entries of the record were made on a local view that already showed this one:
+        // they are based on the version our write produced, not on the one before it (else a
+        // delete made while an update was in flight would meet 412 against our own update).
+        tx.execute(
+            "UPDATE outbox SET base_etag = ?4 WHERE table_id = ?1 AND record_id = ?2 AND seq > ?3 \
+             AND base_etag IS ?5",
+            params![table_id, id, seq, etag, sent_on],
+        )?;
+    }
     if op == "delete" {
         let later: i64 = tx.query_row(
             "SELECT count(*) FROM outbox WHERE table_id = ?1 AND record_id = ?2",
@@ -317,6 +328,39 @@ fn remove_record(tx: &Transaction<'_>, table_id: i64, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Taking the server's side of columns: the user gave up the local values the conflict showed,
+/// including newer edits of those columns still waiting (unsent) in the outbox. Entries left
+/// with nothing to change go. Entries in flight are immutable (the server may have them).
+fn drop_unsent_columns(tx: &Transaction<'_>, table_id: i64, id: &str, columns: &[String]) -> Result<()> {
+    let waiting = entries(
+        tx,
+        "WHERE o.table_id = ?1 AND o.record_id = ?2 AND o.op = 'update' AND o.state IN ('pending', 'parked')",
+        &[&table_id, &id],
+    )?;
+    for mut e in waiting {
+        let before = e.changes.len();
+        for c in columns {
+            let lookup = format!("{c}{}", crate::dataverse::page::LOOKUP_LOGICAL_NAME);
+            for k in [c, &lookup] {
+                e.changes.remove(k);
+                e.base_values.remove(k);
+            }
+        }
+        if e.changes.len() == before {
+            continue;
+        }
+        if e.changes.keys().all(|k| k.ends_with(crate::dataverse::page::LOOKUP_LOGICAL_NAME)) {
+            tx.execute("DELETE FROM outbox WHERE seq = ?1", [e.seq])?;
+        } else {
+            tx.execute(
+                "UPDATE outbox SET changes = jsonb(?2), base_values = jsonb(?3) WHERE seq = ?1",
+                params![e.seq, to_json(&e.changes), to_json(&e.base_values)],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn conflicts_where(c: &Connection, where_sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Conflict>> {
     let mut stmt = c.prepare(&format!(
         "SELECT k.conflict_id, t.entity_set, k.record_id, k.kind, k.columns, json(k.base_values), \
@@ -365,7 +409,9 @@ fn conflicts_where(c: &Connection, where_sql: &str, args: &[&dyn rusqlite::ToSql
 
 /// A conflict as it is now: the local side shows the user's newest edits of its columns (made
 /// after the conflict was found, waiting in the outbox), the server side the server copy as
-/// last pulled (which a later pull may have moved on).
+/// last pulled (which a later pull may have moved on). Edits already sent (in flight: the
+/// server may have them) are not shown as the local side: taking the server's side cannot
+/// take them back (see [`Store::resolve_conflict`]).
 fn present(c: &Connection, mut k: Conflict) -> Result<Conflict> {
     if k.kind == ConflictKind::ServerDeleted {
         return Ok(k);
@@ -374,7 +420,8 @@ fn present(c: &Connection, mut k: Conflict) -> Result<Conflict> {
     let id = norm_id(&k.record_id);
     let mut newer = Values::new();
     let mut stmt = c.prepare_cached(
-        "SELECT json(changes) FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND changes IS NOT NULL ORDER BY seq",
+        "SELECT json(changes) FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND changes IS NOT NULL \
+         AND state <> 'inflight' ORDER BY seq",
     )?;
     for json in stmt.query_map(params![table_id, id], |r| r.get::<_, String>(0))? {
         newer.extend(super::value::from_json(&json?)?);
@@ -875,6 +922,9 @@ impl Store {
                         rebuild(tx, table_id, &searchable, existing.rid, &id, None)?;
                     }
                     return Ok(());
+                }
+                (ConflictKind::Update, Resolution::TakeServer) => {
+                    drop_unsent_columns(tx, table_id, &id, &conflict.columns)?;
                 }
                 (_, Resolution::TakeServer) => {}
             }
