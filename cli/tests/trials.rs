@@ -372,6 +372,30 @@ mod control {
     }
 
     #[test]
+    fn an_edit_to_the_value_the_seeded_row_had_landed_before_a_later_delete() {
+        // Device 1 cleared an empty lookup (its PATCH changed nothing), then the other device
+        // deleted the record after deciding its conflict: nothing was lost.
+        let a = rec(Table::Accounts, 1);
+        let col = "_primarycontactid_value";
+        let mut m = Model::default();
+        m.set(1, &a, col, None, 1, Some(1000), 1);
+        let mut s = ServerView::default();
+        s.history.insert(a.clone(), vec![write(1, WKind::Update, None), write(2, WKind::Delete, None)]);
+        let d: Vec<DeviceView> =
+            (0..2).map(|dev| DeviceView { dev, tables: vec![Table::Accounts], ..DeviceView::default() }).collect();
+        // Without the seeded row the clear never shows on the server: reported.
+        assert_eq!(kinds(&check_final(&ctx(), &m, &s, &d)), vec![VKind::LostEdit]);
+        s.initial.insert(a.clone(), [(col.to_string(), None)].into_iter().collect());
+        assert_eq!(check_final(&ctx(), &m, &s, &d), vec![]);
+        // A seeded value other than the one set does not count.
+        s.initial.insert(
+            a.clone(),
+            [(col.to_string(), Some("00000000-0000-4000-8000-000000000009".into()))].into_iter().collect(),
+        );
+        assert_eq!(kinds(&check_final(&ctx(), &m, &s, &d)), vec![VKind::LostEdit]);
+    }
+
+    #[test]
     fn an_old_replay_over_a_newer_edit_is_reported() {
         let (mut m, mut s, mut d) = world();
         let a = rec(Table::Accounts, 1);

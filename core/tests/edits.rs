@@ -446,3 +446,42 @@ async fn trials_taking_the_servers_side_gives_up_the_newer_edit_the_conflict_sho
     assert_eq!(server_text(&server, "accounts", &id, "name").await.as_deref(), Some("renamed meanwhile"));
     assert_matches_server(&server, &store).await;
 }
+
+/// Trials, "lost edit": a create went out and its push failed (HTTP 500), so its outcome stays
+/// open; the user deleted the record, and the delete was queued behind the create. The record
+/// still showed as a local create: the app could open and edit it, the delete then went out,
+/// and the edit was gone with no word. A deleted record is deleted for the app at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn trials_a_record_deleted_behind_its_sent_create_cannot_be_edited() {
+    let emu = emulator(1, 0, 0);
+    let server = Server::new(&emu).await;
+    let mut config = test_config();
+    config.retry.max_attempts = 1; // the 500 ends this sync's push
+    let c = client_with(&emu, SyncProfile::default_profile(), config).await;
+    c.sync().await;
+    let store = c.store();
+    let id = store.create("accounts", values(&[("name", Value::text("created, then deleted"))])).unwrap();
+    emu.inject_fault(Fault {
+        method: Some("POST".into()),
+        path_contains: Some("$batch".into()),
+        status: Some(500),
+        count: 1,
+        ..Fault::default()
+    });
+    let s = c
+        .engine
+        .sync(SyncOptions { pull: false, ..SyncOptions::default() }, Arc::new(outpost_core::sync::NoObserver))
+        .await
+        .unwrap();
+    assert!(s.push_error.is_some(), "{s:?}");
+    store.delete("accounts", &id).unwrap();
+    assert!(store.get("accounts", &id).unwrap().is_none(), "deleted for the app");
+    let edit = store.update("accounts", &id, values(&[("name", Value::text("edited after the delete"))]));
+    assert!(matches!(edit, Err(outpost_core::Error::NotFound { .. })), "{edit:?}");
+    assert!(matches!(store.delete("accounts", &id), Err(outpost_core::Error::NotFound { .. })));
+    let s = c.sync().await;
+    assert!(s.complete && s.pending == 0 && s.open_conflicts == 0, "{s:?}");
+    assert!(server.get(&format!("accounts({id})")).await.is_none(), "not on the server");
+    assert!(store.get("accounts", &id).unwrap().is_none());
+    assert_matches_server(&server, &store).await;
+}

@@ -48,6 +48,8 @@ pub struct ServerRow {
 pub struct ServerView {
     pub rows: BTreeMap<Rec, ServerRow>,
     pub history: BTreeMap<Rec, Vec<HWrite>>,
+    /// The checked values before the first operation (rows the emulator was seeded with).
+    pub initial: BTreeMap<Rec, Vals>,
     /// Inserts per record from the emulator's own counter, when it has one.
     pub inserts: Option<BTreeMap<Rec, usize>>,
 }
@@ -340,7 +342,16 @@ pub fn check_final(ctx: &Ctx, model: &Model, server: &ServerView, devices: &[Dev
     let empty: Vec<HWrite> = Vec::new();
     for ((dev, rec), intent) in &model.recs {
         let Some(d) = devices.iter().find(|d| d.dev == *dev) else { continue };
-        let writes = server.history.get(rec).unwrap_or(&empty);
+        // The seeded row counts as write #0: an edit that set the value the server already had
+        // (clearing a lookup that was empty) landed without changing anything.
+        let seeded: Vec<HWrite> = server
+            .initial
+            .get(rec)
+            .map(|cols| HWrite { seq: 0, version: 0, kind: WKind::Insert, cols: cols.clone() })
+            .into_iter()
+            .chain(server.history.get(rec).unwrap_or(&empty).iter().cloned())
+            .collect();
+        let writes = &seeded[..];
         let row = server.rows.get(rec);
         let policy = ctx.policy(rec.0);
         for (col, ci) in &intent.cols {

@@ -110,6 +110,8 @@ struct Trial<'a> {
     ctx: Ctx,
     /// Record of each create that ran, by the create's uid.
     local_ids: BTreeMap<u32, Rec>,
+    /// The server's checked values after the first syncs, before any operation.
+    initial: BTreeMap<Rec, Vals>,
     out: Outcome,
     t: u64,
     _root: tempfile::TempDir,
@@ -314,6 +316,7 @@ impl<'a> Trial<'a> {
             model: Model::default(),
             ctx,
             local_ids: BTreeMap::new(),
+            initial: BTreeMap::new(),
             out: Outcome::default(),
             t: 0,
             _root: root,
@@ -345,6 +348,7 @@ impl<'a> Trial<'a> {
                 return Err(format!("d{n}: the first sync failed: {:?}", trial.out.violations));
             }
         }
+        trial.initial = trial.server_view()?.rows.into_iter().map(|(rec, row)| (rec, row.values)).collect();
         Ok(trial)
     }
 
@@ -1079,7 +1083,7 @@ impl<'a> Trial<'a> {
             self.violation(VKind::Heal, None, "8 rounds of syncs on every device still changed something".into());
         }
         let server = match self.server_view() {
-            Ok(s) => s,
+            Ok(s) => ServerView { initial: self.initial.clone(), ..s },
             Err(e) => {
                 self.violation(VKind::Heal, None, format!("cannot read the server: {e}"));
                 return;

@@ -277,10 +277,14 @@ pub(crate) fn rebuild(
         |r| r.get(0),
     )?;
     let pending = pending_changes(tx, table_id, id)?;
-    let state = if ops.iter().any(|o| o == "create") || (mirror.is_none() && !ops.is_empty()) {
-        RecordState::Created
-    } else if ops.iter().any(|o| o == "delete") {
+    // The newer of a create and a delete decides: a delete queued behind a create that was
+    // already sent (its answer may say "created") leaves the record deleted for the app, not a
+    // local create that can still be edited.
+    let last_lifecycle = ops.iter().rev().find(|o| *o == "create" || *o == "delete").map(String::as_str);
+    let state = if last_lifecycle == Some("delete") {
         RecordState::Deleted
+    } else if last_lifecycle == Some("create") || (mirror.is_none() && !ops.is_empty()) {
+        RecordState::Created
     } else if !ops.is_empty() || conflicts > 0 {
         RecordState::Modified
     } else {
