@@ -138,6 +138,9 @@ pub struct InitArgs {
     #[arg(long)]
     pub org: String,
     /// Issuer URL of the identity provider (default: discovered from the org's 401 challenge).
+    /// For Entra: https://login.microsoftonline.com/<tenant>/v2.0 (the form without /v2.0 is
+    /// taken as that on Microsoft's login hosts; Entra's v1 endpoints are refused). Another
+    /// OpenID provider: its issuer, where /.well-known/openid-configuration is found.
     #[arg(long, conflicts_with = "tenant")]
     pub authority: Option<String>,
     /// Entra tenant id or domain (uses https://login.microsoftonline.com/<tenant>/v2.0).

@@ -211,6 +211,47 @@ async fn tenant_is_discovered_from_the_401_challenge() {
     assert_eq!(account.tenant_id, emu.tenant_id());
 }
 
+#[tokio::test]
+async fn an_entra_v1_authority_is_refused_with_the_v2_authority_to_enter() {
+    // Issue 15, defect 1: `{login host}/{tenant}` without `/v2.0` finds Entra's v1 document
+    // (issuer sts.windows.net, /oauth2/token). Before: the client went on and failed at the v1
+    // token endpoint ("sign-in failed (HTTP 404)" here, "malformed token response" at Entra).
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let v1 = emu.authority();
+    for authority in [v1.clone(), format!("{v1}/")] {
+        let auth = Auth::new(config(&emu, Some(authority)), vault.shared_store()).unwrap();
+        let seq = last_seq(&emu);
+        let err = auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap_err();
+        match &err {
+            Error::Configuration { details, .. } => {
+                assert!(details.error.contains(&format!("{v1}/v2.0")), "says what to enter: {err}");
+                assert!(details.error.contains("v1"), "{err}");
+            }
+            other => panic!("expected Configuration, got {other:?}"),
+        }
+        assert_eq!(token_requests(&emu, seq), 0, "no request reaches a token endpoint");
+    }
+    assert!(vault.account().unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_authority_the_emulator_prints_signs_in() {
+    // Issue 15 acceptance: the emulator's printed authority works when pasted (it used to be the
+    // v1 form, `{base}/{tenant}`).
+    let emu = emulator(|_| {});
+    let index: serde_json::Value = reqwest::get(format!("{}/", emu.base_url())).await.unwrap().json().await.unwrap();
+    let authority = index["authority"].as_str().unwrap().to_owned();
+    let info: serde_json::Value = reqwest::get(format!("{}/", emu.control_url())).await.unwrap().json().await.unwrap();
+    assert_eq!(info["tenants"][0]["authority"].as_str(), Some(authority.as_str()));
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, Some(authority)), vault.shared_store()).unwrap();
+    let account = auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    assert_eq!(account.tenant_id, emu.tenant_id());
+}
+
 async fn rotation_is_persisted(mode: RefreshReuse) {
     let emu = emulator(|c| c.settings.refresh_token_reuse = mode);
     let dir = tempfile::tempdir().unwrap();
@@ -269,6 +310,55 @@ async fn concurrent_callers_share_one_refresh() {
 }
 
 #[tokio::test]
+async fn conditional_access_on_refresh_is_blocked_and_keeps_the_refresh_token() {
+    // Issue 15, defect 3: Entra answers a refresh in a tenant with a device or Conditional Access
+    // policy with invalid_grant and one of these codes. Before: every unknown invalid_grant code
+    // deleted the refresh token and asked for a sign-in, which meets the same policy (a loop).
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    let answer = |code: u32| {
+        serde_json::json!({
+            "method": "POST", "path_contains": "/oauth2/v2.0/token", "status": 400,
+            "body": {
+                "error": "invalid_grant",
+                "error_description": format!("AADSTS{code}: Access has been blocked by Conditional Access policies.\r\nTrace ID: 0\r\nCorrelation ID: 0\r\nTimestamp: 2026-12-04 00:00:00Z"),
+                "error_codes": [code], "timestamp": "2026-12-04 00:00:00Z",
+                "trace_id": "00000000-0000-0000-0000-000000000001",
+                "correlation_id": "00000000-0000-0000-0000-000000000002",
+                "error_uri": "https://login.microsoftonline.com/error?code={code}",
+                "suberror": "unknown_extra_field_is_ignored"
+            }
+        })
+    };
+    for code in [530003, 530033, 50097, 53004, 50131] {
+        control(&emu, "/faults", answer(code)).await;
+        match auth.after_unauthorized(&[]).await {
+            Err(Error::Blocked { code: c, details }) => {
+                assert_eq!(c, code);
+                assert_eq!(details.error_codes, vec![code]);
+            }
+            other => panic!("AADSTS{code}: expected Blocked, got {other:?}"),
+        }
+        assert!(auth.is_signed_in().await.unwrap(), "AADSTS{code}: the refresh token is kept");
+    }
+    // An Entra code not known to mean a dead token: interactive, the token kept.
+    control(&emu, "/faults", answer(7_654_321)).await;
+    assert!(matches!(auth.after_unauthorized(&[]).await, Err(Error::InteractionRequired { .. })));
+    assert!(auth.is_signed_in().await.unwrap());
+    // Once the policy is met, the same refresh token works.
+    auth.after_unauthorized(&[]).await.unwrap();
+    let token = auth.access_token().await.unwrap();
+    assert_eq!(whoami(&emu, token.secret()).await, 200);
+    // A code that means the token is dead still deletes it.
+    control(&emu, "/faults", answer(70008)).await;
+    assert!(matches!(auth.after_unauthorized(&[]).await, Err(Error::ReauthRequired { .. })));
+    assert!(!auth.is_signed_in().await.unwrap());
+}
+
+#[tokio::test]
 async fn forced_refresh_token_expiry_is_reauth_and_deletes_the_token() {
     let emu = emulator(|_| {});
     let dir = tempfile::tempdir().unwrap();
@@ -322,7 +412,9 @@ async fn consent_missing_then_prompt_consent_then_admin_only() {
     let redirect = browser(&emu, &req.url, defaults::BOB, defaults::BOB_PASSWORD).await;
     match auth.complete_sign_in(&redirect).await {
         Err(Error::ConsentRequired { user_consent_possible: false, admin_consent_url: Some(url), details }) => {
-            assert_eq!(details.error_codes, vec![90094]);
+            // AADSTS90093, as Entra answers a tenant policy that stops users consenting (issue 15,
+            // defect 5; the emulator used 90094)
+            assert_eq!(details.error_codes, vec![90093]);
             assert!(url.contains("/adminconsent?"));
         }
         other => panic!("expected admin-only ConsentRequired, got {other:?}"),

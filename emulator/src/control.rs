@@ -217,7 +217,7 @@ pub async fn info(State(s): State<Arc<Shared>>) -> Response {
             json!({
                 "id": guid(t.id), "name": t.name, "domains": t.domains, "user_consent_allowed": t.user_consent_allowed,
                 "consented_apps": t.consented_apps,
-                "authority": format!("{}/{}", s.base, guid(t.id)),
+                "authority": format!("{}/{}/v2.0", s.base, guid(t.id)),
                 "users": t.users.iter().map(|u| json!({
                     "upn": u.upn, "password": u.password, "display_name": u.display_name, "mfa": u.mfa, "admin": u.admin,
                     "object_id": guid(u.oid), "systemuser_id": guid(u.systemuser_id), "totp_secret": u.totp_base32,

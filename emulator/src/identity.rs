@@ -270,6 +270,48 @@ pub async fn discovery(State(s): State<Arc<Shared>>, Path(tenant): Path<String>)
     .into_response()
 }
 
+/// `GET /{tenant}/.well-known/openid-configuration`: Entra's **v1** document, which an authority
+/// without `/v2.0` finds (issuer `sts.windows.net`, `/oauth2/token`, a device endpoint answering
+/// `verification_url`). The emulator serves no v1 token or device endpoints: a client must refuse
+/// this document, as Outpost does, rather than fail later at one of them.
+pub async fn discovery_v1(State(s): State<Arc<Shared>>, Path(tenant): Path<String>) -> Response {
+    let dir = state::read(&s.directory);
+    let Some(sel) = dir.tenant_sel(&tenant) else { return tenant_not_found(&tenant).response(&s.base) };
+    let tid = match sel {
+        TenantSel::One(t) => guid(dir.tenants[t].id),
+        TenantSel::Consumers => "9188040d-6c67-4c5b-b112-36a304b66dad".to_owned(),
+        TenantSel::Organizations | TenantSel::Common => "{tenantid}".to_owned(),
+    };
+    let b = &s.base;
+    Json(json!({
+        "token_endpoint": format!("{b}/{tenant}/oauth2/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{b}/common/discovery/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+        "scopes_supported": ["openid"],
+        "issuer": format!("https://sts.windows.net/{tid}/"),
+        "microsoft_multi_refresh_token": true,
+        "authorization_endpoint": format!("{b}/{tenant}/oauth2/authorize"),
+        "device_authorization_endpoint": format!("{b}/{tenant}/oauth2/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{b}/{tenant}/oauth2/logout"),
+        "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "email", "given_name", "family_name", "nickname"],
+        "check_session_iframe": format!("{b}/{tenant}/oauth2/checksession"),
+        "userinfo_endpoint": format!("{b}/{tenant}/openid/userinfo"),
+        "kerberos_endpoint": format!("{b}/{tenant}/kerberos"),
+        "tenant_region_scope": "NA",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net"
+    }))
+    .into_response()
+}
+
 /// `GET /{tenant}/discovery/v2.0/keys`.
 pub async fn jwks(State(s): State<Arc<Shared>>, Path(tenant): Path<String>) -> Response {
     let dir = state::read(&s.directory);
@@ -777,6 +819,7 @@ fn next_step(s: &Shared, id: &str, txn: Txn) -> Response {
         if !consented || txn.force_consent {
             let allowed = dir.tenants.get(r.t).is_some_and(|t| t.user_consent_allowed);
             if !allowed && !consented {
+                let tenant = dir.tenants.get(r.t).map(|t| t.name.clone()).unwrap_or_default();
                 drop(dir);
                 state::lock(&s.auth).txns.remove(id);
                 if let TxnKind::Device { device_code } = &txn.kind {
@@ -784,8 +827,13 @@ fn next_step(s: &Shared, id: &str, txn: Txn) -> Response {
                         d.status = DeviceStatus::Declined;
                     }
                 }
-                // UNVERIFIED: which error Entra redirects with when user consent is blocked; consent_required + AADSTS90094.
-                return redirect_error(&txn, "consent_required", 90_094, "The grant requires admin permission.");
+                // Microsoft documents AADSTS90093 for a tenant policy that stops users consenting
+                // (application-sign-in-unexpected-user-consent-error). UNVERIFIED: the OAuth
+                // `error` value of that redirect; `consent_required` is what MSAL expects.
+                let message = format!(
+                    "The administrator of {tenant} has set a policy that prevents you from granting {name} the permissions it is requesting. Contact an administrator of {tenant}, who can grant permissions to this application on your behalf."
+                );
+                return redirect_error(&txn, "consent_required", 90_093, &message);
             }
             return consent_page(id, &txn, &name, &s.org_url, false);
         }

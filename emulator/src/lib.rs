@@ -245,7 +245,8 @@ impl EmulatorHandle {
         guid(state::read(&self.shared.directory).tenants.first().map_or(0, |t| t.id))
     }
 
-    /// Authority: `{base}/{tenant id}`.
+    /// The tenant's base, `{base}/{tenant id}`: Entra's v1 authority form. The v2.0 authority a
+    /// client enters is this with `/v2.0` (what `--json` and `GET /` print as `authority`).
     pub fn authority(&self) -> String {
         format!("{}/{}", self.base, self.tenant_id())
     }

@@ -89,7 +89,7 @@ fn main() -> std::process::ExitCode {
             "{}",
             serde_json::json!({
                 "base_url": handle.base_url(), "listen": handle.local_addr().to_string(), "org_url": handle.org_url(),
-                "web_api": handle.web_api_url(), "authority": handle.authority(), "tenant_id": handle.tenant_id(),
+                "web_api": handle.web_api_url(), "authority": format!("{}/v2.0", handle.authority()), "tenant_id": handle.tenant_id(),
                 "client_id": handle.client_id(), "redirect_uris": handle.redirect_uris(), "scope": handle.scope(),
                 "users": users, "control": handle.control_url(),
             })
@@ -98,7 +98,7 @@ fn main() -> std::process::ExitCode {
         println!("Outpost emulator listening on http://{}", handle.local_addr());
         println!("  Base URL (links, issuer, audience): {}", handle.base_url());
         println!("  Dataverse Web API:  {}", handle.web_api_url());
-        println!("  Authority:          {}", handle.authority());
+        println!("  Authority:          {}/v2.0", handle.authority());
         println!("  Discovery:          {}/v2.0/.well-known/openid-configuration", handle.authority());
         println!("  Device login:       {}/devicelogin", handle.base_url());
         println!("  Control API:        {}/", handle.control_url());

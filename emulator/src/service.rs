@@ -35,6 +35,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(identity::discovery))
+        .route("/{tenant}/.well-known/openid-configuration", get(identity::discovery_v1))
         .route("/{tenant}/discovery/v2.0/keys", get(identity::jwks))
         .route("/{tenant}/oauth2/v2.0/authorize", get(identity::authorize))
         .route("/{tenant}/oauth2/v2.0/token", post(identity::token))
@@ -79,7 +80,7 @@ async fn index(State(s): State<Arc<Shared>>) -> Response {
     axum::Json(serde_json::json!({
         "name": "outpost-emulator",
         "web_api": format!("{}/api/data/v9.2/", s.org_url),
-        "authority": format!("{}/{tid}", s.base),
+        "authority": format!("{}/{tid}/v2.0", s.base),
         "discovery": format!("{}/{tid}/v2.0/.well-known/openid-configuration", s.base),
         "device_login": format!("{}/devicelogin", s.base),
         "control": format!("{}/_emulator/", s.base),

@@ -559,7 +559,7 @@ async fn consent_page_and_blocked_user_consent() {
     .await;
     let a = authorize(&h, defaults::ADMIN, &h.scope(), &[]).await;
     assert_eq!(query_param(&a.location, "error").as_deref(), Some("consent_required"), "{}", a.location);
-    assert!(query_param(&a.location, "error_description").unwrap().starts_with("AADSTS90094:"));
+    assert!(query_param(&a.location, "error_description").unwrap().starts_with("AADSTS90093:"));
     assert_eq!(query_param(&a.location, "state").as_deref(), Some("st+/=ate"));
 }
 

@@ -80,7 +80,7 @@ async function main() {
   let context;
   let cli;
   try {
-    outpost(db, ['init', '--org', info.org_url, '--client-id', info.client_id, '--authority', `${info.authority}/v2.0`,
+    outpost(db, ['init', '--org', info.org_url, '--client-id', info.client_id, '--authority', info.authority,
       '--redirect-uri', 'http://127.0.0.1']);
     log('vault created');
 

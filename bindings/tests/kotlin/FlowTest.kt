@@ -312,7 +312,7 @@ internal class Emulator(rows: Int = 300) : AutoCloseable {
         orgUrl = s("org_url"),
         clientId = s("client_id"),
         redirectUri = REDIRECT_URI,
-        authority = s("authority") + "/v2.0",
+        authority = s("authority"),
         allowPasswordGrant = allowPasswordGrant,
         profileToml = profileToml,
     )

@@ -61,7 +61,7 @@ class Emulator:
     def config(self, outpost, **extra):
         return outpost.ClientConfig(org_url=self.info["org_url"], client_id=self.info["client_id"],
                                     redirect_uri="http://127.0.0.1:53682",
-                                    authority=self.info["authority"] + "/v2.0", **extra)
+                                    authority=self.info["authority"], **extra)
 
 
 @pytest.fixture()

@@ -67,15 +67,28 @@ impl TokenErrorBody {
 const MFA: &[u32] = &[50076, 50079, 50074, 50072, 50078, 50158];
 /// Consent missing: the user (if allowed) or an admin must consent.
 const CONSENT: &[u32] = &[65001];
-/// Consent missing and only an administrator can give it.
-const ADMIN_CONSENT: &[u32] = &[90094, 90095];
-/// The refresh token is dead: delete it and sign in again.
-const REAUTH: &[u32] = &[70008, 700082, 50173, 70043, 50089, 50132, 50133, 700084, 70000];
+/// Consent missing and only an administrator can give it: 90093 (the permissions are ones the
+/// user may not grant, or a tenant policy stops users consenting), 90094 (admin-only
+/// permissions), 90095 (the admin-consent workflow), 900941 (administrator consent required).
+/// Source: learn.microsoft.com/entra/identity/enterprise-apps/application-sign-in-unexpected-user-consent-error
+/// and the AADSTS error-code reference (learn.microsoft.com/entra/identity-platform/reference-error-codes).
+const ADMIN_CONSENT: &[u32] = &[90093, 90094, 90095, 900941];
+/// The refresh token is dead: delete it and sign in again (MSAL's list: expired, expired by
+/// inactivity or maximum age, revoked, session expired or revoked by a password change, issued to
+/// another client, malformed). Every other Entra code keeps the token (see [`classify`]).
+const REAUTH: &[u32] = &[70008, 700081, 700082, 50173, 70043, 50089, 50132, 50133, 700084, 70000, 9002313];
 /// Start the interactive flow again (code redeemed, PKCE mismatch, password expired, another
 /// account needed, no SSO session).
 const INTERACTIVE: &[u32] = &[54005, 501481, 50055, 50144, 50020, 50034, 16000, 50058];
-/// Terminal for this client: locked, disabled, blocked by policy or device requirements.
-const BLOCKED: &[u32] = &[50053, 50057, 53003, 53000, 53001, 53002, 530032, 530035];
+/// Terminal for this client: locked, disabled, blocked by policy or device requirements. A new
+/// sign-in meets the same policy, so these keep the refresh token and ask for no sign-in:
+/// 53000 device not compliant, 53001 not domain-joined, 53002 app not approved, 53003 blocked by
+/// Conditional Access, 53004 MFA registration required first, 530003 the device must be
+/// managed, 530032/530033/530035 blocked by security defaults or policy, 50097 device
+/// authentication required, 50131 Conditional Access failed, 50053/50057 locked/disabled.
+/// Remedies: `docs/auth.md`.
+const BLOCKED: &[u32] =
+    &[50053, 50057, 53003, 53000, 53001, 53002, 53004, 530003, 530032, 530033, 530035, 50097, 50131];
 /// The app registration, tenant or authority is wrong.
 const CONFIGURATION: &[u32] = &[700016, 90002, 50011, 70004, 7000218, 700025, 9001023, 90124, 90130];
 
@@ -149,7 +162,14 @@ pub(crate) fn classify(body: &TokenErrorBody) -> Error {
             Some("consent_required") => {
                 Error::ConsentRequired { admin_consent_url: None, user_consent_possible: true, details }
             }
-            _ => Error::ReauthRequired { details },
+            // MSAL removes the refresh token for these suberrors
+            Some("bad_token" | "client_mismatch") => Error::ReauthRequired { details },
+            // A provider without Entra's codes: RFC 6749 §5.2, the grant is invalid, expired or
+            // revoked
+            _ if body.error_codes.is_empty() => Error::ReauthRequired { details },
+            // An Entra code not known to mean a dead token (Conditional Access and kin): keep the
+            // token and go interactive, as MSAL does; a loop of new sign-ins is not a remedy
+            _ => Error::InteractionRequired { claims, details },
         },
         "temporarily_unavailable" | "server_error" => {
             Error::Network { reason: format!("identity provider: {}", body.error) }
@@ -341,10 +361,29 @@ mod tests {
         );
         assert_eq!(blocked.error_codes, vec![90094]);
         assert!(matches!(classify(&blocked), Error::ConsentRequired { user_consent_possible: false, .. }));
+        // Issue 15, defect 5: a policy that stops users consenting (90093), and 900941, are
+        // admin-only too (they were taken as "the user can consent", a prompt that cannot succeed)
+        for code in [90093, 900941] {
+            let d = format!("AADSTS{code}: Administrator consent is required.");
+            let b = TokenErrorBody::from_redirect("consent_required", Some(&d));
+            assert!(matches!(classify(&b), Error::ConsentRequired { user_consent_possible: false, .. }), "{code}");
+            let b = body("invalid_grant", &[code]);
+            assert!(matches!(classify(&b), Error::ConsentRequired { user_consent_possible: false, .. }), "{code}");
+        }
         assert!(matches!(classify(&body("invalid_grant", &[700082])), Error::ReauthRequired { .. }));
         assert!(matches!(classify(&body("invalid_grant", &[70008])), Error::ReauthRequired { .. }));
         assert!(matches!(classify(&body("invalid_grant", &[50126])), Error::BadCredentials { .. }));
         assert!(matches!(classify(&body("invalid_grant", &[53003])), Error::Blocked { code: 53003, .. }));
+        // Issue 15, defect 3: device and Conditional Access answers are Blocked, unknown Entra
+        // codes interactive (both keep the token), a generic provider's bare invalid_grant dead
+        for code in [530003, 530033, 50097, 53004, 50131] {
+            assert!(matches!(classify(&body("invalid_grant", &[code])), Error::Blocked { code: c, .. } if c == code));
+        }
+        assert!(matches!(classify(&body("invalid_grant", &[7_654_321])), Error::InteractionRequired { .. }));
+        assert!(matches!(classify(&body("invalid_grant", &[])), Error::ReauthRequired { .. }));
+        let mut bad = body("invalid_grant", &[7_654_321]);
+        bad.suberror = Some("bad_token".into());
+        assert!(matches!(classify(&bad), Error::ReauthRequired { .. }));
         assert!(matches!(
             classify(&body("unauthorized_client", &[700016])),
             Error::Configuration { code: Some(700016), .. }

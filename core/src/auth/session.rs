@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 use zeroize::Zeroizing;
 
-use super::discovery::{discover, get_json, Jwks, ProviderMetadata};
+use super::discovery::{discover, get_json, normalise_authority, Jwks, ProviderMetadata};
 use super::entra::{admin_consent_url, authority_from_challenge, bearer_challenge, classify, TokenErrorBody};
 use super::http::{self, HttpError};
 use super::id_token::{self, Expected, IdClaims};
@@ -273,7 +273,7 @@ impl Auth {
         self.provider
             .get_or_try_init(|| async {
                 let authority = match &self.config.authority {
-                    Some(a) => Url::parse(a).map_err(|_| Error::invalid("authority: not a URL"))?,
+                    Some(a) => normalise_authority(Url::parse(a).map_err(|_| Error::invalid("authority: not a URL"))?),
                     None => self.discover_tenant().await?,
                 };
                 let tenant = authority.path_segments().and_then(|mut s| s.next()).unwrap_or_default().to_string();

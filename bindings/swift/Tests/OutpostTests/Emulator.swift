@@ -80,7 +80,7 @@ struct Emulator {
             orgUrl: info.orgUrl,
             clientId: info.apps[0].clientId,
             redirectUri: Emulator.redirectUri,
-            authority: tenant.authority + "/v2.0",
+            authority: tenant.authority,
             allowPasswordGrant: allowPasswordGrant,
             profileToml: profileToml
         )
