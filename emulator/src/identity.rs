@@ -231,16 +231,21 @@ fn mfa_required() -> AadError {
 // ---------------------------------------------------------------------------------------------------
 // Discovery and JWKS
 
+/// The tenant part of a discovery document's issuer: the tenant's id, the Microsoft-account
+/// tenant for `consumers`, Entra's `{tenantid}` template for `organizations` / `common`.
+fn issuer_tenant(dir: &Directory, sel: TenantSel) -> String {
+    match sel {
+        TenantSel::One(t) => guid(dir.tenants[t].id),
+        TenantSel::Consumers => "9188040d-6c67-4c5b-b112-36a304b66dad".to_owned(),
+        TenantSel::Organizations | TenantSel::Common => "{tenantid}".to_owned(),
+    }
+}
+
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
 pub async fn discovery(State(s): State<Arc<Shared>>, Path(tenant): Path<String>) -> Response {
     let dir = state::read(&s.directory);
     let Some(sel) = dir.tenant_sel(&tenant) else { return tenant_not_found(&tenant).response(&s.base) };
-    let tid = match sel {
-        TenantSel::One(t) => guid(dir.tenants[t].id),
-        // the Microsoft-account tenant
-        TenantSel::Consumers => "9188040d-6c67-4c5b-b112-36a304b66dad".to_owned(),
-        TenantSel::Organizations | TenantSel::Common => "{tenantid}".to_owned(),
-    };
+    let tid = issuer_tenant(&dir, sel);
     let b = &s.base;
     Json(json!({
         "token_endpoint": format!("{b}/{tenant}/oauth2/v2.0/token"),
@@ -277,11 +282,7 @@ pub async fn discovery(State(s): State<Arc<Shared>>, Path(tenant): Path<String>)
 pub async fn discovery_v1(State(s): State<Arc<Shared>>, Path(tenant): Path<String>) -> Response {
     let dir = state::read(&s.directory);
     let Some(sel) = dir.tenant_sel(&tenant) else { return tenant_not_found(&tenant).response(&s.base) };
-    let tid = match sel {
-        TenantSel::One(t) => guid(dir.tenants[t].id),
-        TenantSel::Consumers => "9188040d-6c67-4c5b-b112-36a304b66dad".to_owned(),
-        TenantSel::Organizations | TenantSel::Common => "{tenantid}".to_owned(),
-    };
+    let tid = issuer_tenant(&dir, sel);
     let b = &s.base;
     Json(json!({
         "token_endpoint": format!("{b}/{tenant}/oauth2/token"),
