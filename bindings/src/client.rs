@@ -12,8 +12,8 @@ use crate::error::OutpostError;
 use crate::platform::{Blocking, PlatformKeyProvider};
 use crate::sync::{Observer, SyncObserver, SyncOptions, SyncSummary};
 use crate::types::{
-    core_values, i64_of, record, Account, Conflict, DeviceCodeInfo, Page, ParkedChange, Query, Record, Resolution,
-    SignInOptions, SignInRequest, Status, TableStatus, Value, VaultOptions, VaultStatus,
+    core_values, i64_of, record, Account, AdminConsent, Conflict, DeviceCodeInfo, Page, ParkedChange, Query, Record,
+    Resolution, SignInOptions, SignInRequest, Status, TableStatus, Value, VaultOptions, VaultStatus,
 };
 use crate::{blocking, guarded, on_core};
 
@@ -306,6 +306,38 @@ impl OutpostClient {
             let open = self.opened()?;
             let r = open.auth.begin_sign_in(&options.into()).await?;
             Ok(SignInRequest { url: r.url, state: r.state })
+        })
+        .await
+    }
+
+    /// The admin-consent link (`{org}/.default`, with a `state` the vault keeps for a week) for an
+    /// administrator to open; `redirect_uri` for this link only, the configured one if None. Hand
+    /// the redirect to `complete_admin_consent`.
+    ///
+    /// # Errors
+    /// `Locked`, `Network`, `Configuration`, `Storage`.
+    pub async fn begin_admin_consent(
+        self: Arc<Self>,
+        redirect_uri: Option<String>,
+    ) -> Result<SignInRequest, OutpostError> {
+        on_core(async move {
+            let open = self.opened()?;
+            let r = open.auth.begin_admin_consent(redirect_uri.as_deref()).await?;
+            Ok(SignInRequest { url: r.url, state: r.state })
+        })
+        .await
+    }
+
+    /// Check the redirect an admin-consent link (from `begin_admin_consent` or a
+    /// `ConsentRequired` error) came back with.
+    ///
+    /// # Errors
+    /// `AuthFailed` (unknown or reused state), `UserCancelled` (declined), `ConsentRequired`
+    /// (not an administrator), `InvalidArgument`, `Locked`.
+    pub async fn complete_admin_consent(self: Arc<Self>, redirect_url: String) -> Result<AdminConsent, OutpostError> {
+        on_core(async move {
+            let open = self.opened()?;
+            Ok(open.auth.complete_admin_consent(&redirect_url).await?.into())
         })
         .await
     }

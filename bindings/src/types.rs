@@ -175,6 +175,22 @@ pub struct SignInRequest {
     pub state: String,
 }
 
+/// An administrator's consent for the whole tenant, as the admin-consent redirect reports it.
+/// `tenant_id` is information only (never use it for authorization).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AdminConsent {
+    /// The tenant the administrator consented for.
+    pub tenant_id: String,
+    /// The scopes consented to, as the redirect lists them.
+    pub scope: Option<String>,
+}
+
+impl From<outpost_core::AdminConsent> for AdminConsent {
+    fn from(a: outpost_core::AdminConsent) -> Self {
+        AdminConsent { tenant_id: a.tenant_id, scope: a.scope }
+    }
+}
+
 /// What the user needs to finish a device-code sign-in.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct DeviceCodeInfo {

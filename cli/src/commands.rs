@@ -48,6 +48,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::SignOut { force } => sign_out(&dir, force, json).await,
         Command::Wipe { yes } => wipe(&dir, yes, json),
         Command::ConsentUrl => consent_url(&dir, json).await,
+        Command::AdminConsent(a) => admin_consent(&dir, &a, json).await,
         Command::Log { out } => log(&dir, out.as_deref()),
         Command::Emulator(a) => emulator(a).await,
     };
@@ -1049,6 +1050,41 @@ async fn consent_url(dir: &Path, json: bool) -> Res {
     emit(json, serde_json::json!({"admin_consent_url": url}), || {
         format!("An administrator of the tenant opens this link to consent for every user:\n{url}")
     });
+    Ok(())
+}
+
+/// The administrator's consent through the loopback listener: open (or print) the link, wait for
+/// the redirect, check it.
+async fn admin_consent(dir: &Path, a: &crate::AdminConsentArgs, json: bool) -> Res {
+    let session = Session::open(dir, false)?;
+    let listener = LoopbackRedirect::bind().await?;
+    let redirect = loopback_uri(&session.settings.redirect_uri, &listener);
+    let request = session.auth.begin_admin_consent(Some(&redirect)).await?;
+    let opened = !a.no_browser && has_display() && webbrowser::open(&request.url).is_ok();
+    if opened {
+        eprintln!("Opened the admin-consent page in your browser. If it did not appear, open:\n  {}", request.url);
+    } else {
+        eprintln!("Open this link in a browser and sign in as an administrator of the tenant:\n  {}", request.url);
+    }
+    if json {
+        println!("{}", serde_json::json!({"admin_consent_url": request.url}));
+        let _ = std::io::stdout().flush();
+    }
+    let timeout = Duration::from_secs(a.timeout.max(1));
+    eprintln!("Waiting for the browser (up to {} s)…", timeout.as_secs());
+    let url = listener.receive(timeout).await?;
+    let consent = session.auth.complete_admin_consent(&url).await?;
+    emit(
+        json,
+        serde_json::json!({"admin_consent": true, "tenant_id": consent.tenant_id, "scope": consent.scope}),
+        || {
+            format!(
+                "An administrator consented to the app for tenant {} ({}): users can sign in now.",
+                consent.tenant_id,
+                consent.scope.as_deref().unwrap_or("every permission the app registration lists")
+            )
+        },
+    );
     Ok(())
 }
 

@@ -104,6 +104,9 @@ pub enum Command {
     },
     /// Print the link an administrator opens to consent to the app for the whole tenant.
     ConsentUrl,
+    /// Consent to the app for the whole tenant here, as an administrator: opens the admin-consent
+    /// link (scope `{org}/.default`), waits for the answer on loopback and checks its state.
+    AdminConsent(AdminConsentArgs),
     /// Export the redacted log of recent syncs, for support.
     Log {
         /// Write to this file instead of standard output.
@@ -181,6 +184,17 @@ pub struct SignInArgs {
     #[arg(long)]
     pub no_browser: bool,
     /// Seconds to wait for the browser or device sign-in.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
+/// `outpost admin-consent`.
+#[derive(Args, Debug)]
+pub struct AdminConsentArgs {
+    /// Print the link instead of opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Seconds to wait for the administrator's answer.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
 }

@@ -9,7 +9,8 @@ pub mod sync;
 pub mod vault;
 
 pub use auth::{
-    AccessToken, Account, Auth, AuthConfig, DeviceCodeInfo, LoopbackRedirect, OrgUrl, SignInOptions, SignInRequest,
+    AccessToken, Account, AdminConsent, Auth, AuthConfig, DeviceCodeInfo, LoopbackRedirect, OrgUrl, SignInOptions,
+    SignInRequest,
 };
 pub use error::{Error, Result, ServerDetails};
 pub use store::{

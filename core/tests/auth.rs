@@ -389,7 +389,7 @@ async fn consent_missing_then_prompt_consent_then_admin_only() {
         Err(Error::ConsentRequired { user_consent_possible: true, admin_consent_url: Some(url), .. }) => {
             assert!(url.starts_with(&format!("{}/{}/v2.0/adminconsent?", emu.base_url(), emu.tenant_id())), "{url}");
             assert!(url.contains(&format!("client_id={}", defaults::CLIENT_ID)));
-            assert!(url.contains("user_impersonation"));
+            assert!(url.contains(".default") && url.contains("state="), "{url}");
         }
         other => panic!("expected ConsentRequired, got {other:?}"),
     }
@@ -419,6 +419,55 @@ async fn consent_missing_then_prompt_consent_then_admin_only() {
         }
         other => panic!("expected admin-only ConsentRequired, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn the_admin_consent_link_consents_to_every_permission_and_its_answer_is_checked() {
+    // Issue 15, defect 2: in a tenant that blocks user consent, the link must ask for
+    // `https://{org}/.default` (the Graph permissions of the sign-in included; the emulator
+    // enforces consent per permission, as Entra does) and carry a `state` checked on return.
+    let emu = emulator(|_| {});
+    control(&emu, "/consent", serde_json::json!({"client_id": defaults::CLIENT_ID, "granted": false})).await;
+    control(&emu, &format!("/tenants/{}/user-consent", emu.tenant_id()), serde_json::json!({"allowed": false})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    let req = auth.begin_sign_in(&SignInOptions::default()).await.unwrap();
+    let redirect = browser(&emu, &req.url, defaults::BOB, defaults::BOB_PASSWORD).await;
+    let link = match auth.complete_sign_in(&redirect).await {
+        Err(Error::ConsentRequired { user_consent_possible: false, admin_consent_url: Some(url), .. }) => url,
+        other => panic!("expected admin-only ConsentRequired, got {other:?}"),
+    };
+    let u = url::Url::parse(&link).unwrap();
+    let q: std::collections::HashMap<String, String> = u.query_pairs().into_owned().collect();
+    assert_eq!(q["scope"], format!("{}/.default", emu.org_url()), "{link}");
+    assert!(q["state"].len() >= 24, "{link}");
+
+    // Someone who is not an administrator opens it: refused, and said so.
+    let answer = browser(&emu, &link, defaults::BOB, defaults::BOB_PASSWORD).await;
+    match auth.complete_admin_consent(&answer).await {
+        Err(Error::ConsentRequired { user_consent_possible: false, details, .. }) => {
+            assert_eq!(details.error_codes, vec![90094]);
+        }
+        other => panic!("expected ConsentRequired, got {other:?}"),
+    }
+    // The administrator opens a fresh link (the state of the first was used).
+    let again = auth.begin_admin_consent(None).await.unwrap();
+    let answer = browser(&emu, &again.url, defaults::ADMIN, defaults::ADMIN_PASSWORD).await;
+    let consent = auth.complete_admin_consent(&answer).await.unwrap();
+    assert_eq!(consent.tenant_id, emu.tenant_id());
+    assert_eq!(consent.scope.as_deref(), Some(format!("{}/.default", emu.org_url()).as_str()));
+    // The same answer again, or one with a state this vault never gave out, is refused.
+    assert!(matches!(auth.complete_admin_consent(&answer).await, Err(Error::AuthFailed { .. })));
+    let forged = answer.replace(&format!("state={}", again.state), "state=forged");
+    assert!(matches!(auth.complete_admin_consent(&forged).await, Err(Error::AuthFailed { .. })));
+
+    // Users now sign in: the OpenID scopes were consented too (with `user_impersonation` alone
+    // this meets AADSTS90093 again).
+    let req = auth.begin_sign_in(&SignInOptions::default()).await.unwrap();
+    let redirect = browser(&emu, &req.url, defaults::BOB, defaults::BOB_PASSWORD).await;
+    auth.complete_sign_in(&redirect).await.unwrap();
+    assert_eq!(whoami(&emu, auth.access_token().await.unwrap().secret()).await, 200);
 }
 
 #[tokio::test]

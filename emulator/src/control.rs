@@ -1,7 +1,7 @@
 //! The control API under `/_emulator/` (JSON): directory switches, server-side row edits, fault
 //! injection, token and delta-token expiry, settings, request log and counters.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use axum::extract::{Path, Query as AxQuery, State};
@@ -216,7 +216,8 @@ pub async fn info(State(s): State<Arc<Shared>>) -> Response {
         .map(|t| {
             json!({
                 "id": guid(t.id), "name": t.name, "domains": t.domains, "user_consent_allowed": t.user_consent_allowed,
-                "consented_apps": t.consented_apps,
+                "consented_apps": t.consented_apps.iter().filter(|(_, p)| !p.is_empty()).map(|(c, _)| c).collect::<Vec<_>>(),
+                "consented_permissions": t.consented_apps,
                 "authority": format!("{}/{}/v2.0", s.base, guid(t.id)),
                 "users": t.users.iter().map(|u| json!({
                     "upn": u.upn, "password": u.password, "display_name": u.display_name, "mfa": u.mfa, "admin": u.admin,
@@ -315,22 +316,40 @@ pub struct ConsentBody {
     user: Option<String>,
     #[serde(default)]
     tenant: Option<String>,
+    /// The scopes granted or revoked (as a request names them; `…/.default` is every permission
+    /// the app registration lists). None: all of them.
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
 }
 
-/// `POST /_emulator/consent`: grant or revoke tenant-wide (admin) or one user's consent.
+/// Grant (`granted`) or revoke the permissions (None: all) of one app in a consent record.
+fn apply_consent(c: &mut crate::directory::Consents, client: &str, granted: bool, perms: Option<&BTreeSet<String>>) {
+    match (granted, perms) {
+        (true, Some(p)) => c.entry(client.to_owned()).or_default().extend(p.iter().cloned()),
+        (true, None) => c.entry(client.to_owned()).or_default().extend(crate::directory::static_permissions()),
+        (false, Some(p)) => {
+            if let Some(have) = c.get_mut(client) {
+                have.retain(|x| !p.contains(x));
+            }
+        }
+        (false, None) => {
+            c.remove(client);
+        }
+    }
+}
+
+/// `POST /_emulator/consent`: grant or revoke tenant-wide (admin) or one user's consent, to all
+/// of the app's permissions or to the `scopes` named.
 pub async fn set_consent(State(s): State<Arc<Shared>>, Json(b): Json<ConsentBody>) -> Response {
     let client = b.client_id.to_ascii_lowercase();
+    let perms = b.scopes.as_deref().map(crate::directory::granted_permissions);
     let mut dir = state::write(&s.directory);
     if let Some(upn) = &b.user {
         let Some(r) = dir.find_user(upn, None) else {
             return bad(StatusCode::NOT_FOUND, format!("unknown user {upn}"));
         };
         if let Some(u) = dir.user_mut(r) {
-            if b.granted {
-                u.consents.insert(client.clone());
-            } else {
-                u.consents.remove(&client);
-            }
+            apply_consent(&mut u.consents, &client, b.granted, perms.as_ref());
         }
     } else {
         let t = match &b.tenant {
@@ -341,12 +360,10 @@ pub async fn set_consent(State(s): State<Arc<Shared>>, Json(b): Json<ConsentBody
             None => 0,
         };
         let tenant = &mut dir.tenants[t];
-        if b.granted {
-            tenant.consented_apps.insert(client.clone());
-        } else {
-            tenant.consented_apps.remove(&client);
+        apply_consent(&mut tenant.consented_apps, &client, b.granted, perms.as_ref());
+        if !b.granted {
             for u in &mut tenant.users {
-                u.consents.remove(&client);
+                apply_consent(&mut u.consents, &client, false, perms.as_ref());
             }
         }
     }

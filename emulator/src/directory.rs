@@ -1,6 +1,6 @@
 //! The directory: tenants, users (passwords, MFA, TOTP secrets, privileges, consents) and apps.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::codec;
 use crate::config::{AppConfig, EmulatorConfig, PrivilegeConfig, ReadLevel};
@@ -28,8 +28,71 @@ pub struct User {
     pub admin: bool,
     /// Privileges per table.
     pub privileges: Vec<PrivilegeConfig>,
-    /// Apps this user consented to.
-    pub consents: HashSet<String>,
+    /// Permissions this user consented to, per app (client id → permissions; see [`permission`]).
+    pub consents: Consents,
+}
+
+/// Consent per app: client id (lower case) → the permissions consented to.
+pub type Consents = HashMap<String, BTreeSet<String>>;
+
+/// The Graph permissions an OpenID sign-in asks for (Microsoft lists `openid`, `profile`, `email`
+/// and `offline_access` as Microsoft Graph delegated permissions; an OIDC-only request is a token
+/// for Graph's `User.Read`).
+const GRAPH_STATIC: [&str; 5] = ["openid", "profile", "email", "offline_access", "user.read"];
+
+/// Consent's name for Dataverse's one delegated permission (`{org}/user_impersonation`, which
+/// `{org}/.default` also asks for). The emulator has one org, and a scope for any other resource
+/// is refused at the token endpoint (AADSTS500011), so the org's URL is not part of the name.
+pub const DATAVERSE_PERMISSION: &str = "dynamics crm/user_impersonation";
+
+/// The permission a scope names, as consent records it: OIDC and Graph scopes in lower case
+/// (`https://graph.microsoft.com/User.Read` as `user.read`), a Dataverse scope as
+/// [`DATAVERSE_PERMISSION`].
+#[must_use]
+pub fn permission(scope: &str) -> String {
+    let lower = scope.to_ascii_lowercase();
+    if let Some(graph) = lower.strip_prefix("https://graph.microsoft.com/") {
+        return graph.to_owned();
+    }
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        return DATAVERSE_PERMISSION.to_owned();
+    }
+    lower
+}
+
+/// Every permission the app registration lists (its static permissions): the Graph ones of an
+/// OpenID sign-in and Dataverse's `user_impersonation`. `/.default` consents to all of them.
+#[must_use]
+pub fn static_permissions() -> BTreeSet<String> {
+    let mut p: BTreeSet<String> = GRAPH_STATIC.iter().map(|s| (*s).to_owned()).collect();
+    p.insert(DATAVERSE_PERMISSION.to_owned());
+    p
+}
+
+/// The permissions a consent to these scopes grants: `{resource}/.default` is static consent
+/// (everything the app registration lists), other scopes grant themselves.
+#[must_use]
+pub fn granted_permissions(scopes: &[String]) -> BTreeSet<String> {
+    let mut p = BTreeSet::new();
+    for s in scopes {
+        if s.to_ascii_lowercase().ends_with("/.default") {
+            p.extend(static_permissions());
+        } else {
+            p.insert(permission(s));
+        }
+    }
+    p
+}
+
+/// The permissions a request for these scopes needs consent for (`{org}/.default` needs the
+/// org's static permission; an OIDC-only request is a Graph token, so it needs `User.Read` too).
+#[must_use]
+pub fn required_permissions(scopes: &[String]) -> BTreeSet<String> {
+    let mut p: BTreeSet<String> = scopes.iter().map(|s| permission(s)).collect();
+    if !p.is_empty() && p.iter().all(|x| GRAPH_STATIC.contains(&x.as_str())) {
+        p.insert("user.read".to_owned());
+    }
+    p
 }
 
 /// A tenant.
@@ -43,8 +106,8 @@ pub struct Tenant {
     pub domains: Vec<String>,
     /// Users may consent.
     pub user_consent_allowed: bool,
-    /// Admin-consented apps.
-    pub consented_apps: HashSet<String>,
+    /// Admin (tenant-wide) consent, per app (client id → permissions; see [`permission`]).
+    pub consented_apps: Consents,
     /// Users.
     pub users: Vec<User>,
 }
@@ -142,7 +205,7 @@ impl Directory {
                     totp_secret,
                     admin: u.admin,
                     privileges: u.privileges.clone(),
-                    consents: HashSet::new(),
+                    consents: Consents::new(),
                 });
             }
             tenants.push(Tenant {
@@ -150,7 +213,11 @@ impl Directory {
                 name: t.name.clone(),
                 domains: t.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
                 user_consent_allowed: t.user_consent_allowed,
-                consented_apps: t.consented_apps.iter().map(|s| s.to_ascii_lowercase()).collect(),
+                consented_apps: t
+                    .consented_apps
+                    .iter()
+                    .map(|c| (c.to_ascii_lowercase(), static_permissions()))
+                    .collect(),
                 users,
             });
         }
@@ -230,11 +297,16 @@ impl Directory {
         app.home == t || app.cfg.multi_tenant
     }
 
-    /// Whether the user (or the tenant's admin) consented to the app.
-    pub fn consented(&self, r: UserRef, client_id: &str) -> bool {
+    /// Whether the user and the tenant's admin together consented to every permission the scopes
+    /// ask for. Entra checks consent per permission: an admin consent that named only Dataverse's
+    /// `user_impersonation` still leaves the Graph permissions `openid profile offline_access` to
+    /// consent to, which a tenant that blocks user consent refuses (AADSTS90093).
+    pub fn consented(&self, r: UserRef, client_id: &str, scopes: &[String]) -> bool {
         let c = client_id.to_ascii_lowercase();
-        let tenant_ok = self.tenants.get(r.t).is_some_and(|t| t.consented_apps.contains(&c));
-        tenant_ok || self.user(r).is_some_and(|u| u.consents.contains(&c))
+        let empty = BTreeSet::new();
+        let admin = self.tenants.get(r.t).and_then(|t| t.consented_apps.get(&c)).unwrap_or(&empty);
+        let user = self.user(r).and_then(|u| u.consents.get(&c)).unwrap_or(&empty);
+        required_permissions(scopes).iter().all(|p| admin.contains(p) || user.contains(p))
     }
 
     /// Privileges of a user on an entity set.

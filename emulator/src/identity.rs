@@ -758,12 +758,15 @@ pub async fn consent(State(s): State<Arc<Shared>>, Form(p): Form<Params>) -> Res
     {
         let mut dir = state::write(&s.directory);
         let client = txn.client_id.to_ascii_lowercase();
+        // Consent is recorded per permission: what this request asked for (`.default`: every
+        // permission the app registration lists).
+        let granted = crate::directory::granted_permissions(&txn.scopes);
         if matches!(txn.kind, TxnKind::AdminConsent { .. }) {
             if let Some(t) = dir.tenants.get_mut(r.t) {
-                t.consented_apps.insert(client);
+                t.consented_apps.entry(client).or_default().extend(granted);
             }
         } else if let Some(u) = dir.user_mut(r) {
-            u.consents.insert(client);
+            u.consents.entry(client).or_default().extend(granted);
         }
     }
     txn.consent_done = true;
@@ -816,7 +819,7 @@ fn next_step(s: &Shared, id: &str, txn: Txn) -> Response {
             }
             return consent_page(id, &txn, &name, &s.org_url, true);
         }
-        let consented = dir.consented(r, &txn.client_id);
+        let consented = dir.consented(r, &txn.client_id, &txn.scopes);
         if !consented || txn.force_consent {
             let allowed = dir.tenants.get(r.t).is_some_and(|t| t.user_consent_allowed);
             if !allowed && !consented {
@@ -1304,12 +1307,6 @@ fn token_inner(s: &Shared, tenant: &str, p: &Params) -> Result<serde_json::Value
                 return Err(revoked());
             }
             let app_name = app.cfg.name.clone();
-            if !dir.consented(g.user, &client_id) {
-                return Err(consent_missing(&client_id, &app_name));
-            }
-            if let Some(x) = auth.refresh.get_mut(rt) {
-                x.used = true;
-            }
             let scopes = match p.get("scope") {
                 Some(sc) => {
                     let mut v = split_scopes(sc);
@@ -1320,6 +1317,12 @@ fn token_inner(s: &Shared, tenant: &str, p: &Params) -> Result<serde_json::Value
                 }
                 None => g.scopes.clone(),
             };
+            if !dir.consented(g.user, &client_id, &scopes) {
+                return Err(consent_missing(&client_id, &app_name));
+            }
+            if let Some(x) = auth.refresh.get_mut(rt) {
+                x.used = true;
+            }
             issue(s, &mut auth, &dir, g.user, &client_id, &scopes, None, Some(g.family), client_info, g.mfa)
         }
         "password" => {
@@ -1356,10 +1359,10 @@ fn token_inner(s: &Shared, tenant: &str, p: &Params) -> Result<serde_json::Value
             if user.mfa {
                 return Err(mfa_required());
             }
-            if !dir.consented(r, &client_id) {
+            let scopes = split_scopes(p.get("scope").map_or("", String::as_str));
+            if !dir.consented(r, &client_id, &scopes) {
                 return Err(consent_missing(&client_id, &app.cfg.name));
             }
-            let scopes = split_scopes(p.get("scope").map_or("", String::as_str));
             let mut auth = state::lock(&s.auth);
             issue(s, &mut auth, &dir, r, &client_id, &scopes, None, None, client_info, false)
         }

@@ -612,6 +612,97 @@ async fn admin_consent_endpoint() {
     assert_eq!(ropc(&h, defaults::BOB, defaults::BOB_PASSWORD, &h.scope()).await.status(), 200);
 }
 
+/// The admin consents through the v2 admin-consent endpoint with `scope`; returns the redirect.
+async fn admin_consents(h: &outpost_emulator::EmulatorHandle, scope: &str) -> String {
+    let c = client();
+    let page = c
+        .get(format!("{}/{}/v2.0/adminconsent", h.base_url(), h.tenant_id()))
+        .query(&[
+            ("client_id", defaults::CLIENT_ID),
+            ("scope", scope),
+            ("redirect_uri", "http://localhost"),
+            ("state", "s1"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let txn = hidden(&page, "txn");
+    let t = h.tenant_id();
+    c.post(format!("{}/{t}/login", h.base_url()))
+        .form(&[("txn", txn.as_str()), ("loginfmt", defaults::ADMIN), ("passwd", defaults::ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let r = c
+        .post(format!("{}/{t}/login/consent", h.base_url()))
+        .form(&[("txn", txn.as_str()), ("decision", "accept")])
+        .send()
+        .await
+        .unwrap();
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn admin_consent_is_recorded_and_enforced_per_permission() {
+    // Issue 15, defect 2: an admin consent naming only Dataverse's user_impersonation leaves the
+    // Graph permissions of an OpenID sign-in unconsented; `.default` consents to everything the
+    // app registration lists.
+    let h = small();
+    control(
+        &h,
+        reqwest::Method::POST,
+        "/consent",
+        serde_json::json!({"client_id": defaults::CLIENT_ID, "granted": false}),
+    )
+    .await;
+    control(
+        &h,
+        reqwest::Method::POST,
+        &format!("/tenants/{}/user-consent", h.tenant_id()),
+        serde_json::json!({"allowed": false}),
+    )
+    .await;
+    let oidc = format!("openid profile offline_access {}", h.scope());
+    let loc = admin_consents(&h, &h.scope()).await;
+    assert_eq!(query_param(&loc, "admin_consent").as_deref(), Some("True"));
+    assert_eq!(query_param(&loc, "state").as_deref(), Some("s1"));
+    // Dataverse alone is consented, the OpenID scopes are not.
+    assert_eq!(ropc(&h, defaults::BOB, defaults::BOB_PASSWORD, &h.scope()).await.status(), 200);
+    let r = ropc(&h, defaults::BOB, defaults::BOB_PASSWORD, &oidc).await;
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error_codes"][0], 65001, "{body}");
+    let a = authorize(&h, defaults::BOB, &oidc, &[]).await;
+    assert!(query_param(&a.location, "error_description").unwrap().starts_with("AADSTS90093:"), "{}", a.location);
+
+    let default = h.scope().replace("user_impersonation", ".default");
+    let loc = admin_consents(&h, &default).await;
+    assert_eq!(query_param(&loc, "scope").as_deref(), Some(default.as_str()));
+    assert_eq!(ropc(&h, defaults::BOB, defaults::BOB_PASSWORD, &oidc).await.status(), 200);
+    let a = authorize(&h, defaults::BOB, &oidc, &[]).await;
+    assert!(query_param(&a.location, "code").is_some(), "{}", a.location);
+    let info = control(&h, reqwest::Method::GET, "/", serde_json::Value::Null).await;
+    let perms = &info["tenants"][0]["consented_permissions"][defaults::CLIENT_ID.to_ascii_lowercase()];
+    assert!(perms.as_array().unwrap().iter().any(|p| p == "offline_access"), "{perms}");
+
+    // Revoking one permission takes it away again.
+    control(
+        &h,
+        reqwest::Method::POST,
+        "/consent",
+        serde_json::json!({"client_id": defaults::CLIENT_ID, "granted": false, "scopes": ["offline_access"]}),
+    )
+    .await;
+    assert_eq!(ropc(&h, defaults::BOB, defaults::BOB_PASSWORD, &oidc).await.status(), 400);
+    assert_eq!(
+        ropc(&h, defaults::BOB, defaults::BOB_PASSWORD, &format!("openid profile {}", h.scope())).await.status(),
+        200
+    );
+}
+
 #[tokio::test]
 async fn form_post_client_info_userinfo_and_logout() {
     let h = small();

@@ -299,12 +299,23 @@ pub(crate) fn authority_from_challenge(challenge: &BearerChallenge) -> Option<(S
 /// The admin-consent URL for this app and org, derived from the tenant's authorize endpoint
 /// (`…/{tenant}/oauth2/v2.0/authorize` → `…/{tenant}/v2.0/adminconsent`). Admin consent must not
 /// use `common`: that is replaced with `organizations`.
+///
+/// The scope is `https://{org}/.default`: static consent to every permission the app
+/// registration lists, the Graph ones of an OpenID sign-in (`openid profile offline_access`)
+/// included. A list naming only `user_impersonation` leaves users of a tenant that blocks user
+/// consent facing "Need admin approval" for the Graph permissions (issue 15, defect 2;
+/// Microsoft: v2-admin-consent, "Request the permissions from a directory admin").
+///
+/// The v1 form Microsoft also documents grants the same static set:
+/// `…/common/oauth2/authorize?response_type=id_token&response_mode=form_post&client_id=…&redirect_uri=…&prompt=admin_consent`
+/// (`docs/auth.md`); Outpost builds the v2 form only.
 pub(crate) fn admin_consent_url(
     authorize_endpoint: &Url,
     tenant: &str,
     client_id: &str,
     redirect_uri: &str,
     org: &OrgUrl,
+    state: &str,
 ) -> Url {
     let tenant = if tenant.eq_ignore_ascii_case("common") || tenant.is_empty() { "organizations" } else { tenant };
     let mut url = authorize_endpoint.clone();
@@ -313,8 +324,9 @@ pub(crate) fn admin_consent_url(
     url.set_path(&format!("/{tenant}/v2.0/adminconsent"));
     url.query_pairs_mut()
         .append_pair("client_id", client_id)
-        .append_pair("scope", &format!("https://{}/user_impersonation", org.host()))
-        .append_pair("redirect_uri", redirect_uri);
+        .append_pair("scope", &format!("{}/.default", org.as_str()))
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("state", state);
     url
 }
 
@@ -442,12 +454,12 @@ mod tests {
     fn admin_consent_url_shape() {
         let authorize = Url::parse("https://login.microsoftonline.com/common/oauth2/v2.0/authorize").unwrap();
         let org = OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap();
-        let u = admin_consent_url(&authorize, "tid-1", "client-1", "http://localhost", &org);
+        let u = admin_consent_url(&authorize, "tid-1", "client-1", "http://localhost", &org, "st-1");
         assert_eq!(
             u.as_str(),
-            "https://login.microsoftonline.com/tid-1/v2.0/adminconsent?client_id=client-1&scope=https%3A%2F%2Fcontoso.crm.dynamics.com%2Fuser_impersonation&redirect_uri=http%3A%2F%2Flocalhost"
+            "https://login.microsoftonline.com/tid-1/v2.0/adminconsent?client_id=client-1&scope=https%3A%2F%2Fcontoso.crm.dynamics.com%2F.default&redirect_uri=http%3A%2F%2Flocalhost&state=st-1"
         );
-        let u = admin_consent_url(&authorize, "common", "c", "r", &org);
+        let u = admin_consent_url(&authorize, "common", "c", "r", &org, "s");
         assert!(u.path().starts_with("/organizations/"));
     }
 }

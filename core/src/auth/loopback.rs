@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 
 const PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Outpost</title></head>\
 <body style=\"font-family:sans-serif;margin:3em\"><h1>Signed in</h1><p>You can close this tab and return to the app.</p></body></html>";
+const CONSENT_PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Outpost</title></head>\
+<body style=\"font-family:sans-serif;margin:3em\"><h1>Answer received</h1><p>You can close this tab and return to the app.</p></body></html>";
 
 /// A one-shot HTTP listener on 127.0.0.1 for the redirect of an interactive sign-in.
 #[derive(Debug)]
@@ -71,11 +73,14 @@ impl LoopbackRedirect {
                 .and_then(|l| l.split(' ').next())
                 .unwrap_or("")
                 .to_string();
-            let is_redirect = target.contains("code=") || target.contains("error=");
+            // A sign-in answers `code=` or `error=`, an admin consent `admin_consent=` (or `error=`).
+            let is_consent = target.contains("admin_consent=");
+            let is_redirect = target.contains("code=") || target.contains("error=") || is_consent;
             let response = if is_redirect {
+                let page = if is_consent { CONSENT_PAGE } else { PAGE };
                 format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n{PAGE}",
-                    PAGE.len()
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n{page}",
+                    page.len()
                 )
             } else {
                 "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()

@@ -17,6 +17,6 @@ mod session;
 
 pub use loopback::LoopbackRedirect;
 pub use org::OrgUrl;
-pub use session::{AccessToken, Account, Auth, AuthConfig, DeviceCodeInfo, SignInOptions, SignInRequest};
+pub use session::{AccessToken, Account, AdminConsent, Auth, AuthConfig, DeviceCodeInfo, SignInOptions, SignInRequest};
 
 pub(crate) use http::{describe as describe_http_error, retry_after as retry_after_secs};

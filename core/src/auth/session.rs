@@ -30,6 +30,13 @@ use crate::vault::AccountBinding;
 const INFLIGHT_LIFE_S: i64 = 600;
 const KIND_REFRESH: &str = "refresh_token";
 const KIND_INFLIGHT: &str = "sign_in_in_flight";
+/// The `state` values of admin-consent links handed out, checked when the redirect comes back.
+const KIND_ADMIN_CONSENT: &str = "admin_consent_in_flight";
+/// How long an admin-consent link's `state` is honoured (the link may be sent to an
+/// administrator who opens it later).
+const ADMIN_CONSENT_LIFE_S: i64 = 7 * 24 * 3600;
+/// Admin-consent links remembered at once (the oldest are forgotten).
+const ADMIN_CONSENT_KEEP: usize = 8;
 
 /// Where and as what the app signs in.
 #[derive(Debug, Clone)]
@@ -83,6 +90,17 @@ pub struct SignInRequest {
     pub url: String,
     /// The `state` value the redirect must echo.
     pub state: String,
+}
+
+/// An administrator's consent for the whole tenant, as the admin-consent redirect reports it
+/// (`admin_consent=True&tenant=…&scope=…`). The `tenant` is information only: Microsoft warns
+/// never to trust it for authorization, so it binds nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConsent {
+    /// The tenant the administrator consented for (as the redirect says).
+    pub tenant_id: String,
+    /// The scopes consented to, as the redirect lists them (`https://{org}/.default`).
+    pub scope: Option<String>,
 }
 
 /// What the user needs to finish a device-code sign-in on another device. Show `message` (or
@@ -172,6 +190,12 @@ type OidcClient = oauth2::Client<
 >;
 
 /// The in-flight interactive sign-in, persisted in the vault.
+#[derive(Serialize, Deserialize, Default)]
+struct ConsentStates {
+    /// (state, expires at), oldest first.
+    states: Vec<(String, i64)>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct InFlight {
     state: String,
@@ -323,21 +347,53 @@ impl Auth {
     }
 
     /// Fill in the admin-consent URL of a `ConsentRequired`.
-    fn with_consent_url(&self, p: &Provider, e: Error, tenant: Option<&str>) -> Error {
+    async fn with_consent_url(&self, p: &Provider, e: Error, tenant: Option<&str>) -> Error {
         match e {
             Error::ConsentRequired { user_consent_possible, details, .. } => {
-                let tenant = tenant.unwrap_or(&p.tenant);
-                let url = admin_consent_url(
-                    &p.meta.authorization_endpoint,
-                    tenant,
-                    &self.config.client_id,
-                    &self.config.redirect_uri,
-                    &self.config.org,
-                );
-                Error::ConsentRequired { admin_consent_url: Some(url.to_string()), user_consent_possible, details }
+                let tenant = tenant.unwrap_or(&p.tenant).to_string();
+                let url = match self.new_consent_state().await {
+                    Ok(state) => Some(self.consent_link(p, &tenant, &self.config.redirect_uri, &state).to_string()),
+                    // The vault could not keep the state: no link rather than one whose answer
+                    // would be refused (the app can ask for one with `begin_admin_consent`).
+                    Err(_) => None,
+                };
+                Error::ConsentRequired { admin_consent_url: url, user_consent_possible, details }
             }
             other => other,
         }
+    }
+
+    fn consent_link(&self, p: &Provider, tenant: &str, redirect_uri: &str, state: &str) -> Url {
+        admin_consent_url(
+            &p.meta.authorization_endpoint,
+            tenant,
+            &self.config.client_id,
+            redirect_uri,
+            &self.config.org,
+            state,
+        )
+    }
+
+    /// A new random `state` for an admin-consent link, remembered in the vault (with the last
+    /// few others, for a week) so the redirect can be checked, in this process or a later one.
+    async fn new_consent_state(&self) -> Result<String> {
+        let state = random_b64(24)?;
+        let now = self.now();
+        let st = state.clone();
+        self.blocking(move |s| {
+            let mut list: ConsentStates = match s.get_auth(KIND_ADMIN_CONSENT, now)? {
+                Some(v) => serde_json::from_slice(&v).unwrap_or_default(),
+                None => ConsentStates::default(),
+            };
+            list.states.retain(|(_, exp)| *exp > now);
+            list.states.push((st, now + ADMIN_CONSENT_LIFE_S));
+            let excess = list.states.len().saturating_sub(ADMIN_CONSENT_KEEP);
+            list.states.drain(..excess);
+            let json = Zeroizing::new(serde_json::to_vec(&list).map_err(|e| Error::internal(e.to_string()))?);
+            s.put_auth(KIND_ADMIN_CONSENT, &json, Some(now + ADMIN_CONSENT_LIFE_S))
+        })
+        .await?;
+        Ok(state)
     }
 
     fn now(&self) -> i64 {
@@ -412,12 +468,10 @@ impl Auth {
         let user = ResourceOwnerUsername::new(username.to_string());
         let pass = ResourceOwnerPassword::new(password.to_string());
         let send = self.sender();
-        let resp = client
-            .exchange_password(&user, &pass)
-            .add_scopes(self.scopes())
-            .request_async(&send)
-            .await
-            .map_err(|e| self.with_consent_url(&p, map_token_error(e), None))?;
+        let resp = match client.exchange_password(&user, &pass).add_scopes(self.scopes()).request_async(&send).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.with_consent_url(&p, map_token_error(e), None).await),
+        };
         self.accept(&p, resp, None).await
     }
 
@@ -441,7 +495,7 @@ impl Auth {
             .post_form(&endpoint, &[("client_id", self.config.client_id.as_str()), ("scope", scope.as_str())])
             .await?;
         if !status.is_success() {
-            return Err(self.with_consent_url(&p, http::error_response(status, retry_after, &body), None));
+            return Err(self.with_consent_url(&p, http::error_response(status, retry_after, &body), None).await);
         }
         let auth: DeviceAuthorization =
             serde_json::from_slice(&body).map_err(|_| Error::auth_failed("malformed device authorization response"))?;
@@ -485,7 +539,7 @@ impl Auth {
                 super::entra::DevicePoll::Pending => {}
                 // RFC 8628: add 5 s (Entra does not document slow_down; handled anyway).
                 super::entra::DevicePoll::SlowDown => interval += Duration::from_secs(5),
-                super::entra::DevicePoll::Failed(e) => return Err(self.with_consent_url(&p, e, None)),
+                super::entra::DevicePoll::Failed(e) => return Err(self.with_consent_url(&p, e, None).await),
             }
         }
     }
@@ -577,7 +631,7 @@ impl Auth {
         if let Some(error) = params.get("error") {
             let body = TokenErrorBody::from_redirect(error, params.get("error_description").map(String::as_str));
             let e = classify(&body);
-            return Err(self.with_consent_url(&p, e, None));
+            return Err(self.with_consent_url(&p, e, None).await);
         }
         let code =
             params.get("code").ok_or_else(|| Error::auth_failed("the redirect has neither a code nor an error"))?;
@@ -594,26 +648,79 @@ impl Auth {
         if let Some(r) = &redirect {
             exchange = exchange.set_redirect_uri(std::borrow::Cow::Borrowed(r));
         }
-        let resp =
-            exchange.request_async(&send).await.map_err(|e| self.with_consent_url(&p, map_token_error(e), None))?;
+        let resp = match exchange.request_async(&send).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.with_consent_url(&p, map_token_error(e), None).await),
+        };
         self.accept(&p, resp, Some(&inflight.nonce)).await
     }
 
     /// The link an administrator opens to consent to this app for the whole tenant (for
-    /// `ConsentRequired` when users may not consent, or to set an org up ahead of time).
+    /// `ConsentRequired` when users may not consent, or to set an org up ahead of time): the v2
+    /// admin-consent endpoint with `scope=https://{org}/.default` and a random `state`, kept in the
+    /// vault for a week so [`Auth::complete_admin_consent`] can check the redirect.
+    /// `redirect_uri`: for this link only (e.g. a loopback listener's); the configured one
+    /// otherwise.
     ///
     /// # Errors
-    /// `Network`, `Configuration` (discovery failed).
-    pub async fn admin_consent_url(&self) -> Result<String> {
+    /// `Network`, `Configuration` (discovery failed), `Storage`.
+    pub async fn begin_admin_consent(&self, redirect_uri: Option<&str>) -> Result<SignInRequest> {
         let p = self.provider().await?;
-        Ok(admin_consent_url(
-            &p.meta.authorization_endpoint,
-            &p.tenant,
-            &self.config.client_id,
-            &self.config.redirect_uri,
-            &self.config.org,
-        )
-        .to_string())
+        let state = self.new_consent_state().await?;
+        let redirect = redirect_uri.unwrap_or(&self.config.redirect_uri);
+        Ok(SignInRequest { url: self.consent_link(&p, &p.tenant, redirect, &state).to_string(), state })
+    }
+
+    /// [`Auth::begin_admin_consent`] with the configured redirect URI: the link alone.
+    ///
+    /// # Errors
+    /// As [`Auth::begin_admin_consent`].
+    pub async fn admin_consent_url(&self) -> Result<String> {
+        Ok(self.begin_admin_consent(None).await?.url)
+    }
+
+    /// Check the redirect an admin-consent link came back with: its `state` must be one this
+    /// vault handed out (in a link from [`Auth::begin_admin_consent`] or a `ConsentRequired`),
+    /// and it must say `admin_consent=True`. Each state is honoured once.
+    ///
+    /// # Errors
+    /// `AuthFailed` (unknown or reused state, or neither consent nor an error in the redirect),
+    /// `UserCancelled` (the administrator declined, AADSTS65004), `ConsentRequired` (whoever
+    /// signed in is not an administrator: AADSTS90094 and kin), `InvalidArgument` (not a URL),
+    /// `Storage`.
+    pub async fn complete_admin_consent(&self, redirect_url: &str) -> Result<AdminConsent> {
+        let url = Url::parse(redirect_url).map_err(|_| Error::invalid("redirect URL: not a URL"))?;
+        let params: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let got = params.get("state").cloned().unwrap_or_default();
+        let now = self.now();
+        let known = self
+            .blocking(move |s| {
+                let Some(v) = s.get_auth(KIND_ADMIN_CONSENT, now)? else { return Ok(false) };
+                let mut list: ConsentStates = serde_json::from_slice(&v).unwrap_or_default();
+                let found = list.states.iter().any(|(st, exp)| *exp > now && same(st, &got));
+                list.states.retain(|(st, exp)| *exp > now && !same(st, &got));
+                let json = Zeroizing::new(serde_json::to_vec(&list).map_err(|e| Error::internal(e.to_string()))?);
+                s.put_auth(KIND_ADMIN_CONSENT, &json, Some(now + ADMIN_CONSENT_LIFE_S))?;
+                Ok(found)
+            })
+            .await?;
+        if !known {
+            return Err(Error::auth_failed(
+                "state mismatch: this redirect does not belong to an admin-consent link of this vault (or it was used, or it is older than a week)",
+            ));
+        }
+        if let Some(error) = params.get("error") {
+            let body = TokenErrorBody::from_redirect(error, params.get("error_description").map(String::as_str));
+            let p = self.provider().await?;
+            return Err(self.with_consent_url(&p, classify(&body), None).await);
+        }
+        if !params.get("admin_consent").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            return Err(Error::auth_failed("the redirect has neither admin_consent=True nor an error"));
+        }
+        Ok(AdminConsent {
+            tenant_id: params.get("tenant").cloned().unwrap_or_default(),
+            scope: params.get("scope").cloned(),
+        })
     }
 
     /// The issuer in use (configured, or discovered from the org's 401 challenge).
@@ -759,7 +866,7 @@ impl Auth {
                 Ok(cached)
             }
             Err(e) => {
-                let e = self.with_consent_url(&p, map_token_error(e), None);
+                let e = self.with_consent_url(&p, map_token_error(e), None).await;
                 tracing::debug!(target: "outpost::auth", error = %e, "refresh failed");
                 if matches!(e, Error::ReauthRequired { .. }) {
                     // The refresh token is dead: delete it. (MFA / consent errors keep it.)
