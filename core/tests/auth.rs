@@ -471,6 +471,50 @@ async fn the_admin_consent_link_consents_to_every_permission_and_its_answer_is_c
 }
 
 #[tokio::test]
+async fn a_device_clock_hours_off_still_signs_in_and_refreshes() {
+    // Issue 15, defect 4: field devices have clocks hours off (wrong time zone, no network time).
+    // The ID token's times are judged against the identity provider's clock, learnt from the
+    // `Date` header of its answers, never against the device's alone.
+    for offset in [3 * 3600_i64, -3 * 3600, 26 * 3600] {
+        let emu = emulator(|c| c.settings.clock_offset_secs = offset);
+        let dir = tempfile::tempdir().unwrap();
+        let vault = create(dir.path());
+        let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+        let account = auth
+            .sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("clock {offset:+} s: {e:?}"));
+        assert_eq!(account.username, defaults::BOB);
+        assert_eq!(whoami(&emu, auth.access_token().await.unwrap().secret()).await, 200);
+        // Interactive too, and a refresh (its ID token is checked the same way).
+        let req = auth.begin_sign_in(&SignInOptions::default()).await.unwrap();
+        let redirect = browser(&emu, &req.url, defaults::BOB, defaults::BOB_PASSWORD).await;
+        auth.complete_sign_in(&redirect).await.unwrap_or_else(|e| panic!("clock {offset:+} s: {e:?}"));
+        let fresh = auth.after_unauthorized(&[]).await.unwrap();
+        assert_eq!(whoami(&emu, fresh.secret()).await, 200);
+    }
+}
+
+#[tokio::test]
+async fn a_device_clock_days_off_learns_the_servers_time_from_its_answers() {
+    // The same from the device's side: its own clock (the injected one) is 2 days behind or 5 h
+    // ahead of a provider whose clock is right.
+    let sys = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    for off in [-2 * 86_400_i64, 5 * 3600] {
+        let emu = emulator(|_| {});
+        let dir = tempfile::tempdir().unwrap();
+        let vault = create(dir.path());
+        let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store())
+            .unwrap()
+            .with_clock(TestClock::at(sys + off));
+        auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("device clock {off:+} s: {e:?}"));
+        assert_eq!(whoami(&emu, auth.access_token().await.unwrap().secret()).await, 200);
+    }
+}
+
+#[tokio::test]
 async fn another_account_on_the_same_vault_is_refused() {
     let emu = emulator(|_| {});
     let dir = tempfile::tempdir().unwrap();

@@ -275,6 +275,12 @@ pub struct Settings {
     /// header only inside a changeset (UNVERIFIED on a live org). A client must cope with both shapes;
     /// turn this on to test the other one.
     pub echo_content_id_outside_changesets: bool,
+    /// Seconds the emulator's clock runs ahead of the machine's (negative: behind), as seen from
+    /// the device: the identity provider's token times (`iat`, `nbf`, `exp`, expiry checks) and
+    /// the `Date` header of every response follow it, so a device clock that is off is tested
+    /// (issue 15, defect 4). Dataverse row times (`modifiedon`) keep the machine's clock. 0 by
+    /// default.
+    pub clock_offset_secs: i64,
 }
 
 impl Default for Settings {
@@ -295,6 +301,7 @@ impl Default for Settings {
             concurrency_retry_after_secs: 1,
             annotations_drop_delta_link: false,
             echo_content_id_outside_changesets: false,
+            clock_offset_secs: 0,
         }
     }
 }

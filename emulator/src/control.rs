@@ -659,7 +659,7 @@ pub async fn expire(State(s): State<Arc<Shared>>, Json(b): Json<Expire>) -> Resp
         }
         "refresh" => {
             let mut auth = state::lock(&s.auth);
-            let cut = clock::now_unix() + 1;
+            let cut = crate::identity::now(&s) + 1;
             match oid {
                 Some(o) => {
                     auth.refresh_valid_from_user.insert(o, cut);

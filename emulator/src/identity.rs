@@ -335,7 +335,7 @@ pub async fn userinfo(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Respo
         return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")])
             .into_response();
     };
-    if claims.get("exp").and_then(serde_json::Value::as_i64).unwrap_or(0) <= clock::now_unix() {
+    if claims.get("exp").and_then(serde_json::Value::as_i64).unwrap_or(0) <= now(&s) {
         return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")])
             .into_response();
     }
@@ -537,6 +537,12 @@ fn new_txn(s: &Shared, txn: Txn) -> String {
     let id = codec::b64url(&codec::random_bytes(18));
     state::lock(&s.auth).txns.insert(id.clone(), txn);
     id
+}
+
+/// The identity provider's clock: the machine's plus `clock_offset_secs` (a device whose clock is
+/// off, seen from the other side).
+pub(crate) fn now(s: &Shared) -> i64 {
+    clock::now_unix() + state::read(&s.settings).clock_offset_secs
 }
 
 fn split_scopes(s: &str) -> Vec<String> {
@@ -876,7 +882,7 @@ fn next_step(s: &Shared, id: &str, txn: Txn) -> Response {
                     user: r,
                     scopes: txn.scopes.clone(),
                     nonce: nonce.clone(),
-                    expires_at: clock::now_unix() + lifetime,
+                    expires_at: now(s) + lifetime,
                     used: false,
                     mfa,
                 },
@@ -978,7 +984,7 @@ pub async fn devicecode(State(s): State<Arc<Shared>>, Path(tenant): Path<String>
             scopes,
             tenant_seg: tenant,
             sel,
-            expires_at: clock::now_unix() + settings.device_code_lifetime_secs as i64,
+            expires_at: now(&s) + settings.device_code_lifetime_secs as i64,
             interval: settings.device_code_interval_secs,
             last_poll: None,
             status: DeviceStatus::Pending,
@@ -1015,7 +1021,7 @@ pub async fn devicelogin_get() -> Response {
 /// `POST /devicelogin`: the user code.
 pub async fn devicelogin_post(State(s): State<Arc<Shared>>, Form(p): Form<Params>) -> Response {
     let code = p.get("otc").map(|c| c.trim().to_ascii_uppercase()).unwrap_or_default();
-    let now = clock::now_unix();
+    let now = now(&s);
     let found = {
         let auth = state::lock(&s.auth);
         auth.devices.iter().find(|(_, d)| d.user_code == code).map(|(k, d)| (k.clone(), d.clone()))
@@ -1123,7 +1129,7 @@ fn issue(
         .ok_or_else(|| AadError::new("invalid_grant", 50_034, "The user account does not exist in the directory."))?;
     let info = analyze_scopes(s, scopes, &tenant.name)?;
     let settings = state::read(&s.settings).clone();
-    let now = clock::now_unix();
+    let now = now(s);
     let tid = guid(tenant.id);
     let oid = guid(user.oid);
     auth.access_seq += 1;
@@ -1234,7 +1240,7 @@ fn token_inner(s: &Shared, tenant: &str, p: &Params) -> Result<serde_json::Value
             if g.used {
                 return Err(AadError::new("invalid_grant", 54_005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token."));
             }
-            if g.expires_at < clock::now_unix() {
+            if g.expires_at < now(s) {
                 return Err(AadError::new("invalid_grant", 70_008, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource."));
             }
             if g.client_id != client_id {
@@ -1287,7 +1293,7 @@ fn token_inner(s: &Shared, tenant: &str, p: &Params) -> Result<serde_json::Value
                 AadError::new(
                     "invalid_grant",
                     50_173,
-                    format!("The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '{}' and the TokensValidFrom date (before which tokens are not valid) for this user is '{}'.", clock::fmt_iso(g.issued_at), clock::fmt_iso(clock::now_unix())),
+                    format!("The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '{}' and the TokensValidFrom date (before which tokens are not valid) for this user is '{}'.", clock::fmt_iso(g.issued_at), clock::fmt_iso(now(s))),
                 )
             };
             if auth.revoked_families.contains(&g.family) {
@@ -1295,7 +1301,7 @@ fn token_inner(s: &Shared, tenant: &str, p: &Params) -> Result<serde_json::Value
             }
             let oid = dir.user(g.user).map_or(0, |u| u.oid);
             let cutoff = auth.refresh_valid_from.max(auth.refresh_valid_from_user.get(&oid).copied().unwrap_or(0));
-            if g.expires_at < clock::now_unix() || g.issued_at < cutoff {
+            if g.expires_at < now(s) || g.issued_at < cutoff {
                 return Err(AadError::new(
                     "invalid_grant",
                     700_082,
@@ -1384,7 +1390,7 @@ fn token_inner(s: &Shared, tenant: &str, p: &Params) -> Result<serde_json::Value
                     "The provided value for the input parameter 'device_code' is not valid.",
                 ));
             }
-            if d.expires_at < clock::now_unix() || d.redeemed {
+            if d.expires_at < now(s) || d.redeemed {
                 return Err(AadError::new("expired_token", 70_019, "Verification code expired."));
             }
             let now = Instant::now();
@@ -1468,7 +1474,7 @@ pub fn verify_bearer(s: &Shared, headers: &HeaderMap) -> Result<Verified, Bearer
     }
     let exp = claims.get("exp").and_then(serde_json::Value::as_i64).unwrap_or(0);
     let nbf = claims.get("nbf").and_then(serde_json::Value::as_i64).unwrap_or(0);
-    let now = clock::now_unix();
+    let now = now(s);
     if nbf > now + 300 {
         return Err(BearerError::Invalid);
     }

@@ -323,7 +323,7 @@ impl EmulatorHandle {
 
     /// Expires every refresh token issued so far (AADSTS700082).
     pub fn expire_refresh_tokens(&self) {
-        state::lock(&self.shared.auth).refresh_valid_from = clock::now_unix() + 1;
+        state::lock(&self.shared.auth).refresh_valid_from = crate::identity::now(&self.shared) + 1;
     }
 
     /// Expires every delta token issued so far (400 `0x80044352`).

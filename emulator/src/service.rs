@@ -263,6 +263,17 @@ async fn observe(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Resp
         inner_parts: resp.extensions_mut().remove::<BatchParts>().map_or(0, |b| b.0),
     };
     state::lock(&s.log).record(entry);
+    // Every answer says the emulator's time (hyper would write the machine's): a device whose clock
+    // is off learns the skew from it, as from Entra's token responses.
+    let offset = state::read(&s.settings).clock_offset_secs;
+    let at = if offset >= 0 {
+        std::time::SystemTime::now() + Duration::from_secs(offset.unsigned_abs())
+    } else {
+        std::time::SystemTime::now() - Duration::from_secs(offset.unsigned_abs())
+    };
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(at)) {
+        resp.headers_mut().insert(header::DATE, v);
+    }
     resp
 }
 

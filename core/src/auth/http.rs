@@ -48,6 +48,13 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
     headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
 }
 
+/// The server's time from a response's `Date` header (RFC 9110 §6.6.1), in Unix seconds.
+pub(crate) fn date(headers: &http::HeaderMap) -> Option<i64> {
+    let t = httpdate::parse_http_date(headers.get(http::header::DATE)?.to_str().ok()?).ok()?;
+    let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    i64::try_from(secs).ok()
+}
+
 /// The error for a provider response that is not a success: 429 → `Throttled`, 5xx →
 /// `Network`, an OAuth error body → classified (`entra::classify`), anything else `AuthFailed`.
 pub(crate) fn error_response(status: reqwest::StatusCode, retry_after: Option<u64>, body: &[u8]) -> Error {

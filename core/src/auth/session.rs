@@ -227,6 +227,9 @@ pub struct Auth {
     provider: tokio::sync::OnceCell<Arc<Provider>>,
     /// Single flight: whoever holds this lock refreshes; everyone else waits for the result.
     cache: tokio::sync::Mutex<Option<Cached>>,
+    /// Server time minus device time, in seconds, from the `Date` header of the last response of
+    /// the identity provider (None: none seen, or it had no `Date`).
+    skew: Arc<std::sync::Mutex<Option<i64>>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -241,6 +244,17 @@ fn map_token_error(e: RequestTokenError<HttpError, TokenErrorBody>) -> Error {
         RequestTokenError::Request(h) => h.into(),
         RequestTokenError::Parse(..) => Error::auth_failed("malformed token response"),
         RequestTokenError::Other(_) => Error::auth_failed("token request failed"),
+    }
+}
+
+/// Remember how far the device clock is from the identity provider's (its `Date` header).
+fn note_server_time(skew: &std::sync::Mutex<Option<i64>>, clock: &dyn Clock, headers: &::http::HeaderMap) {
+    if let Some(server) = http::date(headers) {
+        let s = server - clock.now_unix();
+        if s.abs() > id_token::LEEWAY_S {
+            tracing::debug!(target: "outpost::auth", skew_s = s, "the device clock is off from the identity provider's");
+        }
+        *skew.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(s);
     }
 }
 
@@ -279,6 +293,7 @@ impl Auth {
             clock: system_clock(),
             provider: tokio::sync::OnceCell::new(),
             cache: tokio::sync::Mutex::new(None),
+            skew: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
@@ -405,7 +420,8 @@ impl Auth {
     async fn accept(&self, p: &Provider, resp: TokenResp, nonce: Option<&str>) -> Result<Account> {
         let id_token =
             resp.extra_fields().id_token.as_deref().ok_or_else(|| Error::auth_failed("no ID token in the response"))?;
-        let expected = Expected { client_id: &self.config.client_id, issuer: &p.meta.issuer, nonce, now: self.now() };
+        let expected =
+            Expected { client_id: &self.config.client_id, issuer: &p.meta.issuer, nonce, now: self.server_now() };
         let claims: IdClaims = id_token::validate(id_token, &p.jwks, &expected)?;
         let account = Account {
             tenant_id: claims.tid.clone().unwrap_or_default(),
@@ -446,7 +462,28 @@ impl Auth {
 
     fn sender(&self) -> impl Fn(oauth2::HttpRequest) -> futures_send::SendFuture + '_ {
         let client = self.http.clone();
-        move |req| Box::pin(http::send(client.clone(), req))
+        move |req| {
+            let (client, skew, clock) = (client.clone(), self.skew.clone(), self.clock.clone());
+            Box::pin(async move {
+                let resp = http::send(client, req).await;
+                if let Ok(r) = &resp {
+                    note_server_time(&skew, clock.as_ref(), r.headers());
+                }
+                resp
+            })
+        }
+    }
+
+    fn note_server_time(&self, headers: &::http::HeaderMap) {
+        note_server_time(&self.skew, self.clock.as_ref(), headers);
+    }
+
+    /// The identity provider's time: the device clock corrected by the skew its last answer
+    /// showed. Token times are judged against it, so a device clock that is hours off (wrong
+    /// time zone, no network time) does not reject a token just issued (issue 15, defect 4).
+    fn server_now(&self) -> i64 {
+        let skew = self.skew.lock().unwrap_or_else(std::sync::PoisonError::into_inner).unwrap_or(0);
+        self.now().saturating_add(skew)
     }
 
     /// Sign in with username and password (the OAuth password grant, "ROPC"): only for service
@@ -556,6 +593,7 @@ impl Auth {
             .map_err(|e| Error::Network { reason: http::describe(&e).to_string() })?;
         let status = resp.status();
         let retry_after = http::retry_after(resp.headers());
+        self.note_server_time(resp.headers());
         let body = resp.bytes().await.map_err(|e| Error::Network { reason: http::describe(&e).to_string() })?;
         Ok((status, retry_after, body.to_vec()))
     }
