@@ -514,6 +514,75 @@ async fn a_device_clock_days_off_learns_the_servers_time_from_its_answers() {
     }
 }
 
+/// The requests after `mark`, as "METHOD path".
+fn requests_after(emu: &EmulatorHandle, mark: u64) -> Vec<String> {
+    emu.requests().iter().filter(|e| e.seq > mark).map(|e| format!("{} {}", e.method, e.path)).collect()
+}
+
+#[tokio::test]
+async fn a_new_process_refreshes_with_nothing_but_the_token_endpoint() {
+    // Issue 15, defect 6: the authority found from the org's challenge, its discovery document
+    // and its keys are kept in the vault; a new process's first refresh is one token request (it
+    // was an anonymous probe, discovery and the keys first). After a day the document is
+    // fetched again.
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let sys = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let clock = TestClock::at(sys);
+    let first = Auth::new(config(&emu, None), vault.shared_store()).unwrap().with_clock(clock.clone());
+    first.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    drop(first);
+
+    let mark = last_seq(&emu);
+    let second = Auth::new(config(&emu, None), vault.shared_store()).unwrap().with_clock(clock.clone());
+    let token = second.access_token().await.unwrap();
+    assert_eq!(whoami(&emu, token.secret()).await, 200);
+    let seen = requests_after(&emu, mark);
+    assert_eq!(seen.iter().filter(|r| !r.contains("WhoAmI")).count(), 1, "{seen:?}");
+    assert!(seen[0].starts_with("POST ") && seen[0].ends_with("/oauth2/v2.0/token"), "{seen:?}");
+
+    clock.advance(25 * 3600);
+    let mark = last_seq(&emu);
+    let third = Auth::new(config(&emu, None), vault.shared_store()).unwrap().with_clock(clock.clone());
+    third.access_token().await.unwrap();
+    let seen = requests_after(&emu, mark);
+    assert!(seen.iter().any(|r| r.contains("/.well-known/openid-configuration")), "a day later: {seen:?}");
+}
+
+#[tokio::test]
+async fn a_signing_key_rollover_fetches_the_keys_once() {
+    // Issue 15, defect 6: the signing keys were fetched once per process, so an ID token signed
+    // with a key rolled over since failed with "invalid_id_token: signature". Now a `kid` the
+    // known keys lack fetches them again, once.
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    let rolled = reqwest::Client::new()
+        .post(format!("{}/keys/rollover", emu.control_url()))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_ne!(rolled["kid"], rolled["previous_kid"]);
+    let key_fetches = |mark| requests_after(&emu, mark).iter().filter(|r| r.contains("/discovery/v2.0/keys")).count();
+    let mark = last_seq(&emu);
+    auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    assert_eq!(key_fetches(mark), 1);
+    let mark = last_seq(&emu);
+    auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    assert_eq!(key_fetches(mark), 0, "the new keys are known now");
+    // A new process has them from the vault.
+    let again = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    let mark = last_seq(&emu);
+    again.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    assert_eq!(key_fetches(mark), 0);
+}
+
 #[tokio::test]
 async fn another_account_on_the_same_vault_is_refused() {
     let emu = emulator(|_| {});

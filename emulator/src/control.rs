@@ -370,6 +370,22 @@ pub async fn set_consent(State(s): State<Arc<Shared>>, Json(b): Json<ConsentBody
     ok(json!({"client_id": client, "granted": b.granted}))
 }
 
+/// `POST /_emulator/keys/rollover`: sign with the other key from now on; both stay in the JWKS
+/// document (Entra rolls its signing keys over every few weeks, and at short notice after an
+/// incident: a client must fetch the keys again when a token names a `kid` it does not know).
+pub async fn roll_over_keys(State(s): State<Arc<Shared>>) -> Response {
+    let current = s.keys.kid();
+    let next = match if current == crate::jwt::Keys::shared().map(|k| k.kid.clone()).unwrap_or_default() {
+        crate::jwt::Keys::shared_next()
+    } else {
+        crate::jwt::Keys::shared()
+    } {
+        Ok(k) => k,
+        Err(e) => return bad(StatusCode::INTERNAL_SERVER_ERROR, format!("key generation: {e}")),
+    };
+    ok(json!({"kid": s.keys.roll_over(next), "previous_kid": current}))
+}
+
 /// Body of `POST /_emulator/tenants/{tenant}/user-consent`.
 #[derive(Deserialize)]
 pub struct Allowed {

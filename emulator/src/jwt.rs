@@ -28,6 +28,7 @@ impl std::fmt::Debug for Keys {
 }
 
 static KEYS: OnceLock<Arc<Keys>> = OnceLock::new();
+static NEXT_KEYS: OnceLock<Arc<Keys>> = OnceLock::new();
 
 /// Why a token was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +45,19 @@ impl Keys {
     /// # Errors
     /// Key generation failure.
     pub fn shared() -> Result<Arc<Keys>, rsa::Error> {
-        if let Some(k) = KEYS.get() {
+        Self::once(&KEYS)
+    }
+
+    /// A second process-wide key pair, the one a key rollover switches to.
+    ///
+    /// # Errors
+    /// Key generation failure.
+    pub fn shared_next() -> Result<Arc<Keys>, rsa::Error> {
+        Self::once(&NEXT_KEYS)
+    }
+
+    fn once(cell: &OnceLock<Arc<Keys>>) -> Result<Arc<Keys>, rsa::Error> {
+        if let Some(k) = cell.get() {
             return Ok(k.clone());
         }
         let private = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)?;
@@ -57,8 +70,8 @@ impl Keys {
             public,
             kid,
         });
-        let _ = KEYS.set(keys.clone());
-        Ok(KEYS.get().cloned().unwrap_or(keys))
+        let _ = cell.set(keys.clone());
+        Ok(cell.get().cloned().unwrap_or(keys))
     }
 
     /// Signs claims as a compact JWT.
@@ -99,14 +112,90 @@ impl Keys {
         serde_json::from_slice(&codec::b64url_decode(p).ok_or(JwtError::Malformed)?).map_err(|_| JwtError::Malformed)
     }
 
-    /// The JWKS document.
-    pub fn jwks(&self, issuer: &str) -> serde_json::Value {
-        serde_json::json!({"keys": [{
+    /// The key's JWKS entry.
+    fn jwk(&self, issuer: &str) -> serde_json::Value {
+        serde_json::json!({
             "kty": "RSA", "use": "sig", "kid": self.kid, "x5t": self.kid,
             "n": codec::b64url(&self.public.n().to_bytes_be()),
             "e": codec::b64url(&self.public.e().to_bytes_be()),
             "issuer": issuer
-        }]})
+        })
+    }
+
+    /// The JWKS document of this key alone.
+    pub fn jwks(&self, issuer: &str) -> serde_json::Value {
+        serde_json::json!({"keys": [self.jwk(issuer)]})
+    }
+}
+
+/// The identity provider's signing keys: the one it signs with, and the published ones (the
+/// JWKS document) it verifies with. A rollover, as Entra does it every few weeks, signs with the
+/// other key from then on; both stay published, so tokens signed before still verify.
+#[derive(Debug)]
+pub struct KeySet {
+    current: std::sync::RwLock<Arc<Keys>>,
+    published: std::sync::RwLock<Vec<Arc<Keys>>>,
+}
+
+impl KeySet {
+    /// One key, signing and published.
+    #[must_use]
+    pub fn new(keys: Arc<Keys>) -> Self {
+        KeySet { current: std::sync::RwLock::new(keys.clone()), published: std::sync::RwLock::new(vec![keys]) }
+    }
+
+    fn current(&self) -> Arc<Keys> {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Sign with the current key.
+    pub fn sign(&self, claims: &serde_json::Value) -> String {
+        self.current().sign(claims)
+    }
+
+    /// Verify with whichever published key the token's `kid` names.
+    ///
+    /// # Errors
+    /// [`JwtError`].
+    pub fn verify(&self, token: &str) -> Result<serde_json::Value, JwtError> {
+        let published = self.published.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let mut last = JwtError::BadSignature;
+        for k in published {
+            match k.verify(token) {
+                Ok(c) => return Ok(c),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// The JWKS document: every published key, the current one first.
+    pub fn jwks(&self, issuer: &str) -> serde_json::Value {
+        let current = self.current();
+        let published = self.published.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let mut keys = vec![current.jwk(issuer)];
+        keys.extend(published.iter().filter(|k| k.kid != current.kid).map(|k| k.jwk(issuer)));
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// Roll the signing key over to `next` (published from now on, the old one stays published).
+    /// Returns the new key id.
+    pub fn roll_over(&self, next: Arc<Keys>) -> String {
+        let kid = next.kid.clone();
+        {
+            let mut published = self.published.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !published.iter().any(|k| k.kid == next.kid) {
+                published.push(next.clone());
+            }
+        }
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+        kid
+    }
+
+    /// The key id signing now.
+    #[must_use]
+    pub fn kid(&self) -> String {
+        self.current().kid.clone()
     }
 }
 

@@ -193,7 +193,7 @@ fn build_shared(config: &EmulatorConfig, base: &str) -> Result<Shared, StartErro
         directory: RwLock::new(directory),
         store: RwLock::new(store),
         auth: Mutex::new(identity::AuthState::default()),
-        keys,
+        keys: jwt::KeySet::new(keys),
         log: Mutex::new(control::RequestLog::default()),
         faults: Mutex::new(Vec::new()),
         throttle: Mutex::new(service::Throttle::default()),

@@ -55,6 +55,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_emulator/users/{upn}/mfa", post(control::set_mfa))
         .route("/_emulator/users/{upn}/privileges", post(control::set_privileges))
         .route("/_emulator/consent", post(control::set_consent))
+        .route("/_emulator/keys/rollover", post(control::roll_over_keys))
         .route("/_emulator/tenants/{tenant}/user-consent", post(control::set_user_consent))
         .route("/_emulator/tables/{set}/change-tracking", post(control::set_change_tracking))
         .route("/_emulator/tables/{set}/max-length", post(control::set_max_length))

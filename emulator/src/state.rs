@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::control::{Fault, RequestLog};
 use crate::directory::Directory;
 use crate::identity::AuthState;
-use crate::jwt::Keys;
+use crate::jwt::KeySet;
 use crate::schema::Schema;
 use crate::service::Throttle;
 use crate::store::Store;
@@ -29,8 +29,8 @@ pub struct Shared {
     pub store: RwLock<Store>,
     /// Codes, refresh tokens, device codes, sign-in transactions.
     pub auth: Mutex<AuthState>,
-    /// Signing keys.
-    pub keys: Arc<Keys>,
+    /// Signing keys (the current one and the published ones).
+    pub keys: KeySet,
     /// Request log and counters.
     pub log: Mutex<RequestLog>,
     /// Pending fault injections.

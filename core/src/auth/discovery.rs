@@ -1,7 +1,7 @@
 //! OpenID Connect discovery: `{issuer}/.well-known/openid-configuration`, and the provider's
 //! signing keys (JWKS).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::http::{describe, error_response, retry_after};
@@ -50,7 +50,7 @@ fn is_entra_v1(meta: &ProviderMetadata) -> bool {
 }
 
 /// What discovery says about a provider (unknown fields ignored).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub(crate) struct ProviderMetadata {
     /// May be Entra's template `https://…/{tenantid}/v2.0` for `common` / `organizations`.
     pub issuer: String,
@@ -118,7 +118,7 @@ pub(crate) async fn discover(http: &reqwest::Client, authority: &Url) -> Result<
 }
 
 /// One RSA signing key from a JWKS document.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub(crate) struct Jwk {
     pub kty: String,
     #[serde(default)]
@@ -129,7 +129,7 @@ pub(crate) struct Jwk {
     pub e: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub(crate) struct Jwks {
     pub keys: Vec<Jwk>,
 }

@@ -75,6 +75,16 @@ pub(crate) struct Expected<'a> {
     pub now: i64,
 }
 
+/// Whether `jwks` has a key the token's header names (`kid`; any RSA key when it names none).
+/// False also for a token that is not a JWT: validation then says why.
+pub(crate) fn names_a_known_key(token: &str, jwks: &Jwks) -> bool {
+    let Some(h) = token.split('.').next() else { return false };
+    let Some(header) = URL_SAFE_NO_PAD.decode(h).ok().and_then(|b| serde_json::from_slice::<Header>(&b).ok()) else {
+        return false;
+    };
+    jwks.keys.iter().any(|k| k.kty == "RSA" && (header.kid.is_none() || k.kid == header.kid))
+}
+
 /// Validate `token` and return its claims.
 pub(crate) fn validate(token: &str, jwks: &Jwks, expected: &Expected<'_>) -> Result<IdClaims> {
     let mut parts = token.split('.');

@@ -32,6 +32,11 @@ const KIND_REFRESH: &str = "refresh_token";
 const KIND_INFLIGHT: &str = "sign_in_in_flight";
 /// The `state` values of admin-consent links handed out, checked when the redirect comes back.
 const KIND_ADMIN_CONSENT: &str = "admin_consent_in_flight";
+/// The provider's discovery document and signing keys, kept between runs.
+const KIND_PROVIDER: &str = "provider_metadata";
+/// How long a kept discovery document is used before it is fetched again (MSAL caches instance
+/// metadata for 24 hours). An older one is still used when the provider cannot be reached.
+const PROVIDER_FRESH_S: i64 = 24 * 3600;
 /// How long an admin-consent link's `state` is honoured (the link may be sent to an
 /// administrator who opens it later).
 const ADMIN_CONSENT_LIFE_S: i64 = 7 * 24 * 3600;
@@ -207,9 +212,23 @@ struct InFlight {
 
 struct Provider {
     meta: ProviderMetadata,
-    jwks: Jwks,
     /// The tenant the authority names (`organizations`, a GUID, a domain, …).
     tenant: String,
+}
+
+/// What the vault keeps of the provider between runs (issue 15, defect 6): the authority found
+/// (configured, or from the org's 401 challenge), its discovery document and its signing keys,
+/// so a new process refreshes a token with one request to the token endpoint and nothing else.
+#[derive(Serialize, Deserialize)]
+struct SavedProvider {
+    /// The configuration this was found for (configured authority or none, and the org).
+    key: String,
+    tenant: String,
+    meta: ProviderMetadata,
+    #[serde(default)]
+    jwks: Option<Jwks>,
+    /// Device time of the discovery.
+    fetched_at: i64,
 }
 
 struct Cached {
@@ -227,6 +246,9 @@ pub struct Auth {
     provider: tokio::sync::OnceCell<Arc<Provider>>,
     /// Single flight: whoever holds this lock refreshes; everyone else waits for the result.
     cache: tokio::sync::Mutex<Option<Cached>>,
+    /// The provider's signing keys: fetched when an ID token first needs them, and again once
+    /// when a token names a key they lack (a key rollover).
+    jwks: tokio::sync::Mutex<Option<Arc<Jwks>>>,
     /// Server time minus device time, in seconds, from the `Date` header of the last response of
     /// the identity provider (None: none seen, or it had no `Date`).
     skew: Arc<std::sync::Mutex<Option<i64>>>,
@@ -293,6 +315,7 @@ impl Auth {
             clock: system_clock(),
             provider: tokio::sync::OnceCell::new(),
             cache: tokio::sync::Mutex::new(None),
+            jwks: tokio::sync::Mutex::new(None),
             skew: Arc::new(std::sync::Mutex::new(None)),
         })
     }
@@ -311,17 +334,90 @@ impl Auth {
     async fn provider(&self) -> Result<Arc<Provider>> {
         self.provider
             .get_or_try_init(|| async {
-                let authority = match &self.config.authority {
-                    Some(a) => normalise_authority(Url::parse(a).map_err(|_| Error::invalid("authority: not a URL"))?),
-                    None => self.discover_tenant().await?,
-                };
-                let tenant = authority.path_segments().and_then(|mut s| s.next()).unwrap_or_default().to_string();
-                let meta = discover(&self.http, &authority).await?;
-                let jwks: Jwks = get_json(&self.http, &meta.jwks_uri, "signing keys").await?;
-                Ok(Arc::new(Provider { meta, jwks, tenant }))
+                let key = self.provider_key();
+                let now = self.now();
+                let saved = self.saved_provider().await.filter(|s| s.key == key);
+                if let Some(s) = saved.as_ref().filter(|s| (0..PROVIDER_FRESH_S).contains(&(now - s.fetched_at))) {
+                    *self.jwks.lock().await = s.jwks.clone().map(Arc::new);
+                    return Ok(Arc::new(Provider { meta: s.meta.clone(), tenant: s.tenant.clone() }));
+                }
+                match self.find_provider().await {
+                    Ok(p) => {
+                        *self.jwks.lock().await = None;
+                        self.save_provider(&p, None).await;
+                        Ok(Arc::new(p))
+                    }
+                    // Offline with an older document: use it (the token endpoint is what matters,
+                    // and it is unreachable too if the provider is).
+                    Err(e @ (Error::Network { .. } | Error::Throttled { .. })) => match saved {
+                        Some(s) => {
+                            *self.jwks.lock().await = s.jwks.map(Arc::new);
+                            Ok(Arc::new(Provider { meta: s.meta, tenant: s.tenant }))
+                        }
+                        None => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
             })
             .await
             .cloned()
+    }
+
+    /// Discovery over the network: the authority (configured, or from the org's challenge), then
+    /// its OpenID configuration.
+    async fn find_provider(&self) -> Result<Provider> {
+        let authority = match &self.config.authority {
+            Some(a) => normalise_authority(Url::parse(a).map_err(|_| Error::invalid("authority: not a URL"))?),
+            None => self.discover_tenant().await?,
+        };
+        let tenant = authority.path_segments().and_then(|mut s| s.next()).unwrap_or_default().to_string();
+        let meta = discover(&self.http, &authority).await?;
+        Ok(Provider { meta, tenant })
+    }
+
+    fn provider_key(&self) -> String {
+        format!("{}\n{}", self.config.authority.as_deref().unwrap_or(""), self.config.org)
+    }
+
+    async fn saved_provider(&self) -> Option<SavedProvider> {
+        let now = self.now();
+        let bytes = self.blocking(move |s| s.get_auth(KIND_PROVIDER, now)).await.ok()??;
+        // Unreadable (an older format): discovered again.
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Keep the provider (and its keys, once fetched) in the vault. Best effort: a vault that
+    /// cannot write it only means discovery again next run.
+    async fn save_provider(&self, p: &Provider, jwks: Option<&Jwks>) {
+        let fetched_at = match (jwks, self.saved_provider().await) {
+            (Some(_), Some(s)) if s.key == self.provider_key() => s.fetched_at,
+            _ => self.now(),
+        };
+        let saved = SavedProvider {
+            key: self.provider_key(),
+            tenant: p.tenant.clone(),
+            meta: p.meta.clone(),
+            jwks: jwks.cloned(),
+            fetched_at,
+        };
+        let Ok(json) = serde_json::to_vec(&saved) else { return };
+        if let Err(e) = self.blocking(move |s| s.put_auth(KIND_PROVIDER, &json, None)).await {
+            tracing::debug!(target: "outpost::auth", error = %e, "could not keep the provider's metadata");
+        }
+    }
+
+    /// The signing keys for this ID token: the ones known, or fetched (once) when there are none
+    /// yet or the token names a key they lack (the provider rolled its keys over).
+    async fn signing_keys(&self, p: &Provider, id_token: &str) -> Result<Arc<Jwks>> {
+        let mut keys = self.jwks.lock().await;
+        if let Some(k) = keys.as_ref().filter(|k| id_token::names_a_known_key(id_token, k)) {
+            return Ok(k.clone());
+        }
+        let fresh: Arc<Jwks> = Arc::new(get_json(&self.http, &p.meta.jwks_uri, "signing keys").await?);
+        *keys = Some(fresh.clone());
+        drop(keys);
+        self.save_provider(p, Some(&fresh)).await;
+        Ok(fresh)
     }
 
     /// Tenant discovery: an anonymous request to the Web API answers 401 with
@@ -422,7 +518,8 @@ impl Auth {
             resp.extra_fields().id_token.as_deref().ok_or_else(|| Error::auth_failed("no ID token in the response"))?;
         let expected =
             Expected { client_id: &self.config.client_id, issuer: &p.meta.issuer, nonce, now: self.server_now() };
-        let claims: IdClaims = id_token::validate(id_token, &p.jwks, &expected)?;
+        let jwks = self.signing_keys(p, id_token).await?;
+        let claims: IdClaims = id_token::validate(id_token, &jwks, &expected)?;
         let account = Account {
             tenant_id: claims.tid.clone().unwrap_or_default(),
             account_id: claims
