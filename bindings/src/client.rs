@@ -29,6 +29,10 @@ pub struct ClientConfig {
     /// The issuer URL (`None`: discovered from the org's 401 challenge).
     #[uniffi(default = None)]
     pub authority: Option<String>,
+    /// With no `authority`: the Entra tenant (id or domain) on the login host the org's 401
+    /// challenge names (sovereign clouds get their own). `None`: the challenge's tenant.
+    #[uniffi(default = None)]
+    pub tenant: Option<String>,
     /// Allow the password grant (service accounts without MFA only).
     #[uniffi(default = false)]
     pub allow_password_grant: bool,
@@ -120,6 +124,7 @@ impl OutpostClient {
                 client_id: config.client_id.clone(),
                 redirect_uri: config.redirect_uri.clone(),
                 authority: config.authority.clone(),
+                tenant: config.tenant.clone(),
                 allow_password_grant: config.allow_password_grant,
             };
             Ok(Arc::new(OutpostClient {

@@ -34,6 +34,10 @@ pub struct Settings {
     pub client_id: String,
     /// Issuer URL; `None`: discovered from the org's 401 challenge.
     pub authority: Option<String>,
+    /// Entra tenant (`--tenant`) on the login host the org's challenge names (`None`: the
+    /// challenge's tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// Registered redirect URI (loopback for the CLI).
     pub redirect_uri: String,
     /// Sync profile as TOML.
@@ -97,6 +101,7 @@ impl Settings {
             client_id: self.client_id.clone(),
             redirect_uri: self.redirect_uri.clone(),
             authority: self.authority.clone(),
+            tenant: self.tenant.clone(),
             allow_password_grant: password_grant,
         })
     }

@@ -100,18 +100,19 @@ fn check_url(what: &str, text: &str) -> Result<Url, Failure> {
 
 fn init(dir: &Path, a: crate::InitArgs, json: bool) -> Res {
     let org = OrgUrl::parse(&a.org)?;
-    let authority = match (&a.authority, &a.tenant) {
-        (Some(auth), _) => {
+    let authority = match &a.authority {
+        Some(auth) => {
             Some(check_url("--authority", auth.trim_end_matches('/'))?.as_str().trim_end_matches('/').to_string())
         }
-        (None, Some(t)) => {
-            if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.')) {
-                return Err(usage("--tenant: give a tenant id (GUID) or a domain such as contoso.onmicrosoft.com"));
-            }
-            Some(format!("https://login.microsoftonline.com/{t}/v2.0"))
-        }
-        (None, None) => None,
+        None => None,
     };
+    // `--tenant`: that tenant on the login host the org's 401 challenge names at sign-in (a
+    // sovereign-cloud org gets its own cloud's host; it was always the public cloud's).
+    if let Some(t) = &a.tenant {
+        if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.')) {
+            return Err(usage("--tenant: give a tenant id (GUID) or a domain such as contoso.onmicrosoft.com"));
+        }
+    }
     let redirect = check_url("--redirect-uri", &a.redirect_uri)?;
     if redirect.scheme() != "http" || !is_loopback_host(&redirect) {
         return Err(usage(
@@ -136,6 +137,7 @@ fn init(dir: &Path, a: crate::InitArgs, json: bool) -> Res {
         org: org.as_str().to_string(),
         client_id: a.client_id.trim().to_string(),
         authority,
+        tenant: a.tenant.clone(),
         redirect_uri: a.redirect_uri.trim_end_matches('/').to_string(),
         profile,
     };

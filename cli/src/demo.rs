@@ -132,6 +132,7 @@ pub async fn run(a: DemoArgs, json: bool) -> Result<(), Failure> {
             client_id: emu.client_id(),
             redirect_uri: "http://127.0.0.1".into(),
             authority: Some(format!("{}/v2.0", emu.authority())),
+            tenant: None,
             allow_password_grant: false,
         },
         vault.shared_store(),

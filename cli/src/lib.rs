@@ -146,7 +146,8 @@ pub struct InitArgs {
     /// OpenID provider: its issuer, where /.well-known/openid-configuration is found.
     #[arg(long, conflicts_with = "tenant")]
     pub authority: Option<String>,
-    /// Entra tenant id or domain (uses https://login.microsoftonline.com/<tenant>/v2.0).
+    /// Entra tenant id or domain, on the login host the org's 401 challenge names at sign-in
+    /// (so sovereign clouds get their own host: login.microsoftonline.us, login.chinacloudapi.cn, …).
     #[arg(long)]
     pub tenant: Option<String>,
     /// Client id of the app registration (a public client).

@@ -1065,6 +1065,7 @@ async fn signed_in(
             client_id: emu.get("client_id"),
             redirect_uri: "http://127.0.0.1:53682".into(),
             authority: Some(format!("{}/v2.0", emu.get("authority"))),
+            tenant: None,
             allow_password_grant: true,
         },
         vault.shared_store(),

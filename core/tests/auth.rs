@@ -22,6 +22,7 @@ fn config(emu: &EmulatorHandle, authority: Option<String>) -> AuthConfig {
         client_id: emu.client_id(),
         redirect_uri: "http://127.0.0.1:53682".into(),
         authority,
+        tenant: None,
         allow_password_grant: true,
     }
 }
@@ -584,6 +585,58 @@ async fn a_signing_key_rollover_fetches_the_keys_once() {
 }
 
 #[tokio::test]
+async fn the_smaller_entra_answers_of_issue_15() {
+    // Issue 15, defect 7. A login hint with prompt=select_account contradicts itself (MSAL
+    // refuses it too): refused before any request.
+    let emu = emulator(|c| c.settings.device_code_interval_secs = 1);
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    let mark = last_seq(&emu);
+    let opts = SignInOptions {
+        login_hint: Some(defaults::BOB.into()),
+        prompt: Some("select_account".into()),
+        ..SignInOptions::default()
+    };
+    assert!(matches!(auth.begin_sign_in(&opts).await, Err(Error::InvalidArgument { .. })));
+    assert_eq!(requests_after(&emu, mark).len(), 0);
+
+    // A device code the provider does not know (bad_verification_code): the code is dead, start
+    // again (it was a generic failure).
+    control(
+        &emu,
+        "/faults",
+        serde_json::json!({
+            "method": "POST", "path_contains": "/oauth2/v2.0/token", "status": 400,
+            "body": {"error": "bad_verification_code", "error_description": "AADSTS70000: The device code was not recognized.", "error_codes": [70000]}
+        }),
+    )
+    .await;
+    let r = auth.sign_in_with_device_code(|_| {}).await;
+    assert!(matches!(r, Err(Error::DeviceCodeExpired { .. })), "{r:?}");
+
+    // `tenant` with no authority: that tenant, on the login host the org's challenge names (a
+    // sovereign cloud's own; here the emulator's).
+    let mut by_tenant = config(&emu, None);
+    by_tenant.tenant = Some(defaults::TENANT_DOMAIN.into());
+    let dir2 = tempfile::tempdir().unwrap();
+    let vault2 = create(dir2.path());
+    let t = Auth::new(by_tenant, vault2.shared_store()).unwrap();
+    let account = t.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await.unwrap();
+    assert_eq!(account.tenant_id, emu.tenant_id());
+    assert!(t.issuer().await.unwrap().starts_with(emu.base_url()));
+
+    // The org is not a resource of the tenant (AADSTS500011): the configuration is wrong.
+    let mut wrong = config(&emu, tenant_authority(&emu));
+    wrong.org = OrgUrl::parse("http://127.0.0.1:9").unwrap();
+    let auth = Auth::new(wrong, vault.shared_store()).unwrap();
+    match auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await {
+        Err(Error::Configuration { code: Some(500011), .. }) => {}
+        other => panic!("expected Configuration 500011, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn another_account_on_the_same_vault_is_refused() {
     let emu = emulator(|_| {});
     let dir = tempfile::tempdir().unwrap();
@@ -825,6 +878,7 @@ async fn child_begins_sign_in() {
         client_id: defaults::CLIENT_ID.into(),
         redirect_uri: "http://127.0.0.1:53682".into(),
         authority: Some(authority),
+        tenant: None,
         allow_password_grant: false,
     };
     let auth = Auth::new(cfg, vault.shared_store()).unwrap();

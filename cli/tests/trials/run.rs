@@ -358,6 +358,7 @@ impl<'a> Trial<'a> {
             client_id: self.emu.client_id(),
             redirect_uri: REDIRECT.into(),
             authority: Some(format!("{}/v2.0", self.emu.authority())),
+            tenant: None,
             allow_password_grant: true,
         }
     }
@@ -376,6 +377,7 @@ impl<'a> Trial<'a> {
             org: self.emu.org_url().to_string(),
             client_id: self.emu.client_id(),
             authority: Some(format!("{}/v2.0", self.emu.authority())),
+            tenant: None,
             redirect_uri: REDIRECT.into(),
             profile: profile_toml(self.spec, d.without),
         };

@@ -28,6 +28,23 @@ const MICROSOFT_LOGIN_HOSTS: &[&str] = &[
 /// turn it into `…/{tenant}/v2.0`. Only on Microsoft's login hosts: another provider's issuer with
 /// one path segment (AWS Cognito's `/{pool}`, for one) is left as it is, and a v1 document from
 /// anywhere is refused by [`discover`].
+/// Whether an authority the org's 401 challenge names may be used without the app having
+/// configured one: only on Microsoft's login hosts (MSAL's instance-discovery list), or on
+/// loopback (a local emulator on this device). Anything else could send the user's password to
+/// whoever answers for the org's host; the app configures such an authority itself.
+pub(crate) fn challenge_authority_allowed(authority: &Url) -> bool {
+    let host = authority.host_str().unwrap_or_default().to_ascii_lowercase();
+    if MICROSOFT_LOGIN_HOSTS.contains(&host.as_str()) {
+        return true;
+    }
+    match authority.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 pub(crate) fn normalise_authority(mut authority: Url) -> Url {
     let host = authority.host_str().unwrap_or_default().to_ascii_lowercase();
     if !MICROSOFT_LOGIN_HOSTS.contains(&host.as_str()) {
@@ -138,6 +155,27 @@ pub(crate) struct Jwks {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn challenge_authorities_only_on_microsoft_hosts_or_loopback() {
+        for ok in [
+            "https://login.microsoftonline.com/t/v2.0",
+            "https://login.microsoftonline.us/t/v2.0",
+            "https://LOGIN.chinacloudapi.cn/t/v2.0",
+            "http://127.0.0.1:8080/t/v2.0",
+            "http://localhost:1/t/v2.0",
+            "http://[::1]:1/t/v2.0",
+        ] {
+            assert!(challenge_authority_allowed(&Url::parse(ok).unwrap()), "{ok}");
+        }
+        for bad in [
+            "https://login.microsoftonline.com.evil.example/t/v2.0",
+            "https://evil.example/t/v2.0",
+            "https://10.0.0.1/t/v2.0",
+        ] {
+            assert!(!challenge_authority_allowed(&Url::parse(bad).unwrap()), "{bad}");
+        }
+    }
 
     fn norm(s: &str) -> String {
         normalise_authority(Url::parse(s).unwrap()).to_string()

@@ -89,8 +89,12 @@ const INTERACTIVE: &[u32] = &[54005, 501481, 50055, 50144, 50020, 50034, 16000, 
 /// Remedies: `docs/auth.md`.
 const BLOCKED: &[u32] =
     &[50053, 50057, 53003, 53000, 53001, 53002, 53004, 530003, 530032, 530033, 530035, 50097, 50131];
-/// The app registration, tenant or authority is wrong.
-const CONFIGURATION: &[u32] = &[700016, 90002, 50011, 70004, 7000218, 700025, 9001023, 90124, 90130];
+/// The app registration, tenant or authority is wrong. 50194: a single-tenant app signed in
+/// through `common`/`organizations`; 500011: the resource (the org) is not in the tenant;
+/// 650056: the app is misconfigured (no permission to the resource, or a bad identifier);
+/// 650057: the resource is not in the app's requested permissions.
+const CONFIGURATION: &[u32] =
+    &[700016, 90002, 50011, 70004, 7000218, 700025, 9001023, 90124, 90130, 50194, 500011, 650056, 650057];
 
 /// What a device-code poll answered, when it is not a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +114,10 @@ pub(crate) fn classify_device_poll(body: &TokenErrorBody) -> DevicePoll {
             DevicePoll::Failed(Error::DeviceCodeDeclined { details: body.details() })
         }
         "expired_token" | "code_expired" => DevicePoll::Failed(Error::DeviceCodeExpired { details: body.details() }),
+        // The provider does not know the device code (RFC 8628 §3.5; Entra: "wasn't
+        // recognized"): this code is dead, like an expired one, and the answer is the same —
+        // start the flow again with a new code.
+        "bad_verification_code" => DevicePoll::Failed(Error::DeviceCodeExpired { details: body.details() }),
         _ if body.has(&[70019]).is_some() => DevicePoll::Failed(Error::DeviceCodeExpired { details: body.details() }),
         _ => DevicePoll::Failed(classify(body)),
     }
@@ -286,9 +294,13 @@ fn decode_claims(b64: &str) -> Option<String> {
 /// The tenant named by a challenge's `authorization_uri`
 /// (`https://login.microsoftonline.com/{tenant}/oauth2/authorize`), and the authority
 /// (`https://login.microsoftonline.com/{tenant}/v2.0`) to discover.
+///
+/// `common` becomes `organizations`, as Microsoft's Dataverse ServiceClient does: Dataverse is
+/// work or school only, and `common` would offer personal accounts.
 pub(crate) fn authority_from_challenge(challenge: &BearerChallenge) -> Option<(String, Url)> {
     let uri = Url::parse(challenge.authorization_uri.as_deref()?).ok()?;
     let tenant = uri.path_segments()?.find(|s| !s.is_empty())?.to_string();
+    let tenant = if tenant.eq_ignore_ascii_case("common") { "organizations".to_string() } else { tenant };
     let mut authority = uri.clone();
     authority.set_query(None);
     authority.set_fragment(None);
@@ -430,6 +442,29 @@ mod tests {
         let (tenant, authority) = authority_from_challenge(&c).unwrap();
         assert_eq!(tenant, "4a1b2c3d-0000-4000-8000-000000000001");
         assert_eq!(authority.as_str(), "https://login.microsoftonline.com/4a1b2c3d-0000-4000-8000-000000000001/v2.0");
+    }
+
+    #[test]
+    fn a_common_challenge_becomes_organizations() {
+        let c =
+            bearer_challenge(["Bearer authorization_uri=https://login.microsoftonline.com/common/oauth2/authorize"])
+                .unwrap();
+        let (tenant, authority) = authority_from_challenge(&c).unwrap();
+        assert_eq!(tenant, "organizations");
+        assert_eq!(authority.as_str(), "https://login.microsoftonline.com/organizations/v2.0");
+    }
+
+    #[test]
+    fn configuration_codes_and_a_dead_device_code() {
+        for code in [50194, 500011, 650056, 650057] {
+            assert!(
+                matches!(classify(&body("invalid_request", &[code])), Error::Configuration { code: Some(c), .. } if c == code)
+            );
+        }
+        assert!(matches!(
+            classify_device_poll(&body("bad_verification_code", &[])),
+            DevicePoll::Failed(Error::DeviceCodeExpired { .. })
+        ));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 use zeroize::Zeroizing;
 
-use super::discovery::{discover, get_json, normalise_authority, Jwks, ProviderMetadata};
+use super::discovery::{challenge_authority_allowed, discover, get_json, normalise_authority, Jwks, ProviderMetadata};
 use super::entra::{admin_consent_url, authority_from_challenge, bearer_challenge, classify, TokenErrorBody};
 use super::http::{self, HttpError};
 use super::id_token::{self, Expected, IdClaims};
@@ -56,6 +56,10 @@ pub struct AuthConfig {
     /// The issuer URL, e.g. `https://login.microsoftonline.com/{tenant}/v2.0`, or any OpenID
     /// provider's. `None`: discovered from the org's 401 challenge (Entra).
     pub authority: Option<String>,
+    /// With no `authority`: the Entra tenant (id or domain) to sign in to, on the login host the
+    /// org's 401 challenge names — so a sovereign-cloud org (`.us`, `.cn`, …) gets its own
+    /// cloud's login host, never a hard-coded public one. `None`: the challenge's tenant too.
+    pub tenant: Option<String>,
     /// Allow the password grant (ROPC) — opt-in, for service accounts without MFA only.
     pub allow_password_grant: bool,
 }
@@ -308,6 +312,11 @@ impl Auth {
         if let Some(a) = &config.authority {
             Url::parse(a).map_err(|_| Error::invalid("authority: not a URL"))?;
         }
+        if let Some(t) = &config.tenant {
+            if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.')) {
+                return Err(Error::invalid("tenant: a tenant id (GUID) or a domain such as contoso.onmicrosoft.com"));
+            }
+        }
         Ok(Auth {
             config,
             store,
@@ -376,7 +385,12 @@ impl Auth {
     }
 
     fn provider_key(&self) -> String {
-        format!("{}\n{}", self.config.authority.as_deref().unwrap_or(""), self.config.org)
+        format!(
+            "{}\n{}\n{}",
+            self.config.authority.as_deref().unwrap_or(""),
+            self.config.tenant.as_deref().unwrap_or(""),
+            self.config.org
+        )
     }
 
     async fn saved_provider(&self) -> Option<SavedProvider> {
@@ -431,7 +445,7 @@ impl Auth {
             .map_err(|e| Error::Network { reason: format!("tenant discovery: {}", http::describe(&e)) })?;
         let headers: Vec<&str> =
             resp.headers().get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).collect();
-        let (_, authority) =
+        let (_, mut authority) =
             bearer_challenge(headers).as_ref().and_then(authority_from_challenge).ok_or_else(|| {
                 Error::Configuration {
                     code: None,
@@ -441,6 +455,21 @@ impl Auth {
                     },
                 }
             })?;
+        if let Some(t) = &self.config.tenant {
+            authority.set_path(&format!("/{t}/v2.0"));
+        }
+        if !challenge_authority_allowed(&authority) {
+            return Err(Error::Configuration {
+                code: None,
+                details: ServerDetails {
+                    error: format!(
+                        "the organisation's 401 challenge names an authority on {}, which is not a Microsoft login host: configure the authority yourself if you trust it",
+                        authority.host_str().unwrap_or("?")
+                    ),
+                    ..Default::default()
+                },
+            });
+        }
         Ok(authority)
     }
 
@@ -702,6 +731,12 @@ impl Auth {
     /// # Errors
     /// `Network`, `Configuration` (discovery failed), `Storage`.
     pub async fn begin_sign_in(&self, options: &SignInOptions) -> Result<SignInRequest> {
+        if options.login_hint.is_some()
+            && options.prompt.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("select_account"))
+        {
+            // MSAL refuses the pair too: the hint picks an account, the prompt asks to pick one.
+            return Err(Error::invalid("login_hint and prompt=select_account contradict each other: pass one"));
+        }
         let p = self.provider().await?;
         let client = self.oauth_client(&p)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -1112,6 +1147,7 @@ mod tests {
             client_id: emu.client_id(),
             redirect_uri: "http://127.0.0.1:53682".into(),
             authority: Some(format!("{}/v2.0", emu.authority())),
+            tenant: None,
             allow_password_grant: true,
         };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

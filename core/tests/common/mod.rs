@@ -137,6 +137,7 @@ pub fn emulator_auth_config(org: &str, authority: &str, client_id: &str) -> outp
         client_id: client_id.into(),
         redirect_uri: "http://127.0.0.1:53682".into(),
         authority: Some(format!("{authority}/v2.0")),
+        tenant: None,
         allow_password_grant: true,
     }
 }
