@@ -64,6 +64,8 @@ pub struct OutpostClient {
     profile: SyncProfile,
     auth_config: AuthConfig,
     open: Mutex<Option<Arc<Open>>>,
+    /// The app's token provider (compliant-device tenants), applied to every unlock.
+    host_tokens: Mutex<Option<Arc<dyn outpost_core::TokenProvider>>>,
 }
 
 impl std::fmt::Debug for OutpostClient {
@@ -88,6 +90,9 @@ impl OutpostClient {
     fn set_open(&self, vault: Vault) -> Result<(), OutpostError> {
         let store = vault.shared_store();
         let auth = Arc::new(Auth::new(self.auth_config.clone(), store.clone())?);
+        auth.set_token_provider(
+            self.host_tokens.lock().map_err(|_| OutpostError::internal("client state poisoned"))?.clone(),
+        );
         let org = OrgUrl::parse(&self.config.org_url)?;
         let engine = SyncEngine::new(store.clone(), auth.clone(), &org, self.profile.clone(), SyncConfig::default())?;
         let open = Arc::new(Open { vault, store, auth, engine });
@@ -133,8 +138,25 @@ impl OutpostClient {
                 profile,
                 auth_config,
                 open: Mutex::new(None),
+                host_tokens: Mutex::new(None),
             }))
         })
+    }
+
+    /// Let the app supply the access tokens (`Some`: tenants that require a managed or
+    /// compliant device, where only MSAL with its broker may sign in), or go back to Outpost's
+    /// own sign-in (`None`). With a provider, every request to the org asks it for a token, a
+    /// 401 asks again with the challenge's claims, the sign-in methods answer `InvalidArgument`,
+    /// and no refresh token is stored. Kept across `lock` / `unlock`.
+    pub fn set_token_provider(&self, provider: Option<Arc<dyn crate::HostTokenProvider>>) {
+        let core: Option<Arc<dyn outpost_core::TokenProvider>> =
+            provider.map(|p| Arc::new(crate::host_tokens::Host(p)) as Arc<dyn outpost_core::TokenProvider>);
+        if let Ok(mut g) = self.host_tokens.lock() {
+            g.clone_from(&core);
+        }
+        if let Ok(open) = self.opened() {
+            open.auth.set_token_provider(core);
+        }
     }
 
     /// Whether a vault exists at the path.

@@ -4,6 +4,7 @@
 mod android;
 mod client;
 mod error;
+mod host_tokens;
 mod platform;
 mod sync;
 mod types;
@@ -12,6 +13,7 @@ use std::future::Future;
 
 pub use client::{ClientConfig, DeviceCodeCallback, OutpostClient};
 pub use error::{OutpostError, ServerDetails};
+pub use host_tokens::{HostTokenError, HostTokenProvider};
 pub use platform::{install_logger, LogLevel, Logger, PlatformKeyError, PlatformKeyProvider};
 pub use sync::{Phase, SyncEvent, SyncObserver, SyncOptions, SyncSummary, TableSummary, UnsentChange};
 pub use types::*;

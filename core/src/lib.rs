@@ -10,7 +10,7 @@ pub mod vault;
 
 pub use auth::{
     AccessToken, Account, AdminConsent, Auth, AuthConfig, DeviceCodeInfo, LoopbackRedirect, OrgUrl, SignInOptions,
-    SignInRequest,
+    SignInRequest, TokenFuture, TokenProvider, TokenRequest,
 };
 pub use error::{Error, Result, ServerDetails};
 pub use store::{

@@ -636,6 +636,82 @@ async fn the_smaller_entra_answers_of_issue_15() {
     }
 }
 
+/// A host app's token provider (MSAL with its broker, in a real app) that gets its tokens from
+/// the emulator's password grant, and records what it was asked.
+struct HostTokens {
+    emu: Arc<EmulatorHandle>,
+    asked: std::sync::Mutex<Vec<outpost_core::TokenRequest>>,
+    refuse: std::sync::atomic::AtomicBool,
+}
+
+impl outpost_core::TokenProvider for HostTokens {
+    fn token(&self, request: outpost_core::TokenRequest) -> outpost_core::TokenFuture<'_> {
+        Box::pin(async move {
+            self.asked.lock().unwrap().push(request);
+            if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(Error::InteractionRequired { claims: None, details: Default::default() });
+            }
+            Ok(password_token(&self.emu, defaults::BOB, defaults::BOB_PASSWORD).await)
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_host_token_provider_supplies_every_token_and_no_refresh_token_is_kept() {
+    // Issue 15, compliant-device tenants: the app supplies the tokens (MSAL + broker).
+    let emu = Arc::new(emulator(|_| {}));
+    let dir = tempfile::tempdir().unwrap();
+    let vault = create(dir.path());
+    let auth = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    let host = Arc::new(HostTokens {
+        emu: emu.clone(),
+        asked: std::sync::Mutex::new(Vec::new()),
+        refuse: std::sync::atomic::AtomicBool::new(false),
+    });
+    auth.set_token_provider(Some(host.clone()));
+    assert!(auth.is_signed_in().await.unwrap());
+    for _ in 0..2 {
+        let token = auth.access_token().await.unwrap();
+        assert_eq!(whoami(&emu, token.secret()).await, 200);
+    }
+    // Asked every time (MSAL caches, not Outpost), for the org's scope.
+    {
+        let asked = host.asked.lock().unwrap();
+        assert_eq!(asked.len(), 2);
+        assert_eq!(asked[0].scopes, vec![format!("{}/user_impersonation", emu.org_url())]);
+        assert_eq!(asked[0].claims, None);
+    }
+    // A 401 with a claims challenge asks again, with the claims.
+    let json = r#"{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}"#;
+    let b64 = base64_standard(json);
+    let challenge = format!("Bearer authorization_uri=\"x\", error=\"insufficient_claims\", claims=\"{b64}\"");
+    auth.after_unauthorized(&[challenge.as_str()]).await.unwrap();
+    assert_eq!(host.asked.lock().unwrap().last().unwrap().claims.as_deref(), Some(json));
+    // The provider's errors reach the caller as they are.
+    host.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(matches!(auth.access_token().await, Err(Error::InteractionRequired { .. })));
+    // Outpost's own flows are refused in this mode, and no refresh token was stored.
+    assert!(matches!(
+        auth.sign_in_with_password(defaults::BOB, defaults::BOB_PASSWORD.as_bytes()).await,
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(auth.begin_sign_in(&SignInOptions::default()).await, Err(Error::InvalidArgument { .. })));
+    let own = Auth::new(config(&emu, tenant_authority(&emu)), vault.shared_store()).unwrap();
+    assert!(!own.is_signed_in().await.unwrap(), "no refresh token in the vault");
+    assert!(!emu
+        .requests()
+        .iter()
+        .any(|e| e.path.contains("/oauth2/v2.0/token") && e.grant_type.as_deref() == Some("refresh_token")));
+    // Back to Outpost's own sign-in.
+    auth.set_token_provider(None);
+    assert!(!auth.is_signed_in().await.unwrap());
+}
+
+fn base64_standard(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
 #[tokio::test]
 async fn another_account_on_the_same_vault_is_refused() {
     let emu = emulator(|_| {});

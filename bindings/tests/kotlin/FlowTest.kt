@@ -10,6 +10,8 @@ import io.outpost.Compare
 import io.outpost.Condition
 import io.outpost.DeviceCodeCallback
 import io.outpost.DeviceCodeInfo
+import io.outpost.HostTokenException
+import io.outpost.HostTokenProvider
 import io.outpost.KdfParams
 import io.outpost.LogLevel
 import io.outpost.Logger
@@ -316,6 +318,21 @@ internal class Emulator(rows: Int = 300) : AutoCloseable {
         allowPasswordGrant = allowPasswordGrant,
         profileToml = profileToml,
     )
+
+    /** An access token from the emulator's password grant (what MSAL with a broker gives a real app). */
+    fun passwordToken(upn: String, scope: String): String {
+        val token = s("authority").removeSuffix("/v2.0") + "/oauth2/v2.0/token"
+        val form = encodeForm(
+            listOf(
+                "grant_type" to "password", "client_id" to s("client_id"), "username" to upn,
+                "password" to users.getValue(upn).password, "scope" to scope,
+            ),
+        )
+        val a = request("POST", token, form, "application/x-www-form-urlencoded")
+        check(a.status == 200) { "password grant: HTTP ${a.status}" }
+        @Suppress("UNCHECKED_CAST")
+        return (Json.parse(a.body) as Map<String, Any?>)["access_token"] as String
+    }
 
     /** The control API (emulator/README.md). */
     fun control(method: String, path: String, body: String? = null): Any? {
@@ -758,6 +775,31 @@ class FlowTest {
         }
 
         private fun xor(b: ByteArray) = ByteArray(b.size) { (b[it].toInt() xor secret[it % 32].toInt()).toByte() }
+    }
+
+    @Test
+    fun aHostTokenProviderSuppliesTheTokens(): Unit = runBlocking {
+        // Compliant-device tenants (issue 15): the app signs in with MSAL and its broker and hands
+        // Outpost tokens; Outpost asks for each request and stores no refresh token.
+        val client = newClient()
+        val asked = CopyOnWriteArrayList<List<String>>()
+        var refuse = false
+        val host = object : HostTokenProvider {
+            override suspend fun token(scopes: List<String>, claims: String?): String = withContext(Dispatchers.IO) {
+                asked += scopes
+                if (refuse) throw HostTokenException.InteractionRequired(null)
+                emulator.passwordToken("bob@contoso.test", scopes.joinToString(" "))
+            }
+        }
+        client.setTokenProvider(host)
+        assertEquals(300L, client.sync(SyncOptions(), null).rowsPulled)
+        assertEquals(listOf(emulator.config().orgUrl + "/user_impersonation"), asked.first())
+        assertThrowsSuspend<OutpostException.InvalidArgument> { client.beginSignIn(SignInOptions()) }
+        refuse = true
+        assertThrowsSuspend<OutpostException.InteractionRequired> { client.sync(SyncOptions(), null) }
+        client.setTokenProvider(null)
+        assertFalse(client.status().signedIn)
+        waitUntil("no foreign futures left", 10_000) { uniffiForeignFutureHandleCount() == 0 }
     }
 
     @Test

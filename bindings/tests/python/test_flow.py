@@ -262,3 +262,58 @@ def test_platform_key_unlock(emulator, vault_dir):
         await client.unlock(PASSWORD)
 
     asyncio.run(flow())
+
+
+def test_host_token_provider(emulator, vault_dir):
+    """Compliant-device tenants: the app supplies the tokens (MSAL with its broker in a real app;
+    here the emulator's password grant). Outpost asks for every request, keeps no refresh token,
+    and refuses its own sign-in flows meanwhile."""
+    import json as _json
+    import urllib.parse as _parse
+    import urllib.request as _request
+
+    def password_token(scope):
+        form = _parse.urlencode({
+            "grant_type": "password", "client_id": emulator.info["client_id"],
+            "username": "bob@contoso.test", "password": emulator.users["bob@contoso.test"]["password"],
+            "scope": scope,
+        }).encode()
+        authority = emulator.info["authority"].removesuffix("/v2.0")
+        with _request.urlopen(authority + "/oauth2/v2.0/token", data=form, timeout=30) as r:
+            return _json.loads(r.read())["access_token"]
+
+    class Host(outpost.HostTokenProvider):
+        def __init__(self):
+            self.asked = []
+            self.refuse = False
+
+        async def token(self, scopes, claims):
+            self.asked.append((list(scopes), claims))
+            if self.refuse:
+                raise outpost.HostTokenError.InteractionRequired(claims=None)
+            return await asyncio.to_thread(password_token, " ".join(scopes))
+
+    async def flow():
+        outpost.uniffi_set_event_loop(asyncio.get_running_loop())
+        client = await new_client(emulator, vault_dir)
+        host = Host()
+        client.set_token_provider(host)
+        summary = await client.sync(outpost.SyncOptions(), None)
+        assert summary.rows_pulled == 300
+        assert host.asked and host.asked[0][0] == [emulator.info["org_url"] + "/user_impersonation"]
+        with pytest.raises(outpost.OutpostError.InvalidArgument):
+            await client.begin_sign_in(outpost.SignInOptions())
+        grants = [e.get("grant_type") for e in emulator.control("GET", "/requests")["requests"]
+                  if "/oauth2/v2.0/token" in e["path"]]
+        assert "refresh_token" not in grants
+        # The provider's "needs the user" reaches the app as InteractionRequired.
+        host.refuse = True
+        client.lock()
+        await client.unlock(PASSWORD)
+        with pytest.raises(outpost.OutpostError.InteractionRequired):
+            await client.sync(outpost.SyncOptions(), None)
+        # Without the provider, Outpost's own sign-in is back (and nobody is signed in).
+        client.set_token_provider(None)
+        assert not (await client.status()).signed_in
+
+    asyncio.run(flow())

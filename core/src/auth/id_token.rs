@@ -124,11 +124,11 @@ pub(crate) fn validate(token: &str, jwks: &Jwks, expected: &Expected<'_>) -> Res
     if claims.iss != issuer {
         return Err(invalid("issuer"));
     }
-    if claims.exp + LEEWAY_S < expected.now {
+    if claims.exp.saturating_add(LEEWAY_S) < expected.now {
         return Err(invalid("expired"));
     }
-    if claims.nbf.is_some_and(|nbf| nbf - LEEWAY_S > expected.now)
-        || claims.iat.is_some_and(|iat| iat - LEEWAY_S > expected.now)
+    if claims.nbf.is_some_and(|nbf| nbf.saturating_sub(LEEWAY_S) > expected.now)
+        || claims.iat.is_some_and(|iat| iat.saturating_sub(LEEWAY_S) > expected.now)
     {
         return Err(invalid("not yet valid (check the device clock)"));
     }
@@ -141,4 +141,120 @@ fn verify_rs256(n: Option<&str>, e: Option<&str>, message: &[u8], signature: &[u
     let Ok(key) = RsaPublicKey::new(BigUint::from_bytes_be(&n), BigUint::from_bytes_be(&e)) else { return false };
     let Ok(sig) = Signature::try_from(signature) else { return false };
     VerifyingKey::<Sha256>::new(key).verify(message, &sig).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    //! Validation against tokens signed by the emulator's RS256 key (ADR 0009: the checks are
+    //! hand-written around RustCrypto's RSA; these are the attacks they must stop).
+    use super::*;
+    use outpost_emulator::jwt::Keys;
+
+    const ISS: &str = "https://login.example/{tenantid}/v2.0";
+    const NOW: i64 = 1_800_000_000;
+
+    fn claims() -> serde_json::Value {
+        serde_json::json!({
+            "iss": "https://login.example/tid-1/v2.0", "aud": "client-1", "exp": NOW + 3600, "nbf": NOW,
+            "iat": NOW, "nonce": "n-1", "tid": "tid-1", "oid": "oid-1", "preferred_username": "bob@contoso.test"
+        })
+    }
+
+    fn jwks() -> Jwks {
+        serde_json::from_value(Keys::shared().unwrap().jwks("x")).unwrap()
+    }
+
+    fn check(token: &str) -> Result<IdClaims> {
+        validate(token, &jwks(), &Expected { client_id: "client-1", issuer: ISS, nonce: Some("n-1"), now: NOW })
+    }
+
+    fn signed(c: &serde_json::Value) -> String {
+        Keys::shared().unwrap().sign(c)
+    }
+
+    fn reason(r: Result<IdClaims>) -> String {
+        match r {
+            Err(Error::AuthFailed { details }) => details.error,
+            other => panic!("expected AuthFailed, got {other:?}"),
+        }
+    }
+
+    fn b64(v: &serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    #[test]
+    fn a_good_token_passes_and_the_tenant_fills_the_issuer_template() {
+        let c = check(&signed(&claims())).unwrap();
+        assert_eq!(c.oid.as_deref(), Some("oid-1"));
+        assert!(names_a_known_key(&signed(&claims()), &jwks()));
+    }
+
+    #[test]
+    fn forged_and_confused_tokens_are_refused() {
+        let good = signed(&claims());
+        let (h, rest) = good.split_once('.').unwrap();
+        let (_, sig) = rest.split_once('.').unwrap();
+        // Payload changed under the same signature.
+        let mut evil = claims();
+        evil["oid"] = "someone-else".into();
+        assert!(reason(check(&format!("{h}.{}.{sig}", b64(&evil)))).contains("signature"));
+        // alg none, and HS256 keyed with the public key (algorithm confusion).
+        for alg in ["none", "HS256", "RS512"] {
+            let header = b64(&serde_json::json!({"alg": alg, "kid": Keys::shared().unwrap().kid}));
+            let t = format!("{header}.{}.{sig}", b64(&claims()));
+            assert!(reason(check(&t)).contains("algorithm"), "{alg}");
+            let t = format!("{header}.{}.", b64(&claims()));
+            assert!(check(&t).is_err(), "{alg} unsigned");
+        }
+        // A kid the keys lack.
+        let header = b64(&serde_json::json!({"alg": "RS256", "kid": "unknown"}));
+        let t = format!("{header}.{}.{sig}", b64(&claims()));
+        assert!(!names_a_known_key(&t, &jwks()));
+        assert!(reason(check(&t)).contains("signature"));
+        // Not a JWT at all.
+        for t in ["", "a", "a.b", "a.b.c.d", "!!.!!.!!"] {
+            assert!(check(t).is_err(), "{t}");
+        }
+    }
+
+    #[test]
+    fn claims_that_do_not_match_are_refused() {
+        let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+            ("aud", "another-client".into(), "audience"),
+            ("nonce", "n-2".into(), "nonce"),
+            ("iss", "https://evil.example/tid-1/v2.0".into(), "issuer"),
+            ("tid", "tid-2".into(), "issuer"),
+            ("exp", (NOW - LEEWAY_S - 1).into(), "expired"),
+            ("iat", (NOW + LEEWAY_S + 1).into(), "not yet valid"),
+            ("nbf", (NOW + LEEWAY_S + 1).into(), "not yet valid"),
+        ];
+        for (field, value, why) in cases {
+            let mut c = claims();
+            c[field] = value;
+            assert!(reason(check(&signed(&c))).contains(why), "{field}");
+        }
+        // Within the leeway: accepted.
+        let mut c = claims();
+        c["exp"] = (NOW - LEEWAY_S + 1).into();
+        c["iat"] = (NOW + LEEWAY_S - 1).into();
+        check(&signed(&c)).unwrap();
+        // Extreme times neither overflow nor pass.
+        let mut c = claims();
+        c["exp"] = i64::MIN.into();
+        assert!(reason(check(&signed(&c))).contains("expired"));
+        let mut c = claims();
+        c["iat"] = i64::MAX.into();
+        c["exp"] = i64::MAX.into();
+        assert!(reason(check(&signed(&c))).contains("not yet valid"));
+        // No tid with a template issuer.
+        let mut c = claims();
+        c.as_object_mut().unwrap().remove("tid");
+        assert!(reason(check(&signed(&c))).contains("tid"));
+        // An audience array naming the client passes.
+        let mut c = claims();
+        c["aud"] = serde_json::json!(["other", "client-1"]);
+        check(&signed(&c)).unwrap();
+    }
 }

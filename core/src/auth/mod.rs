@@ -17,6 +17,9 @@ mod session;
 
 pub use loopback::LoopbackRedirect;
 pub use org::OrgUrl;
-pub use session::{AccessToken, Account, AdminConsent, Auth, AuthConfig, DeviceCodeInfo, SignInOptions, SignInRequest};
+pub use session::{
+    AccessToken, Account, AdminConsent, Auth, AuthConfig, DeviceCodeInfo, SignInOptions, SignInRequest, TokenFuture,
+    TokenProvider, TokenRequest,
+};
 
 pub(crate) use http::{describe as describe_http_error, retry_after as retry_after_secs};

@@ -101,6 +101,31 @@ pub struct SignInRequest {
     pub state: String,
 }
 
+/// What Outpost asks a host token provider for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// The scopes: the org's `{org}/user_impersonation`.
+    pub scopes: Vec<String>,
+    /// A claims challenge to satisfy (decoded JSON, from a 401's `WWW-Authenticate`): pass it to
+    /// MSAL (`withClaims` / `claims`), which then usually needs the user.
+    pub claims: Option<String>,
+}
+
+/// The host app's own token source, for tenants that require a managed or compliant device:
+/// the app signs in with MSAL and its broker (Microsoft Authenticator, Company Portal), and
+/// Outpost asks it for an access token for every request, and again after a 401 with the
+/// challenge's claims. In this mode Outpost stores no refresh token and runs no sign-in flow.
+///
+/// Errors the provider returns reach the caller as they are: `InteractionRequired` (MSAL's
+/// `MsalUiRequiredException`: the app signs in interactively), `Blocked`, `Network`, ….
+pub trait TokenProvider: Send + Sync {
+    /// An access token for `request.scopes`.
+    fn token(&self, request: TokenRequest) -> TokenFuture<'_>;
+}
+
+/// The future a [`TokenProvider`] returns.
+pub type TokenFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<String>> + Send + 'a>>;
+
 /// An administrator's consent for the whole tenant, as the admin-consent redirect reports it
 /// (`admin_consent=True&tenant=…&scope=…`). The `tenant` is information only: Microsoft warns
 /// never to trust it for authorization, so it binds nothing.
@@ -250,6 +275,8 @@ pub struct Auth {
     provider: tokio::sync::OnceCell<Arc<Provider>>,
     /// Single flight: whoever holds this lock refreshes; everyone else waits for the result.
     cache: tokio::sync::Mutex<Option<Cached>>,
+    /// The host's token provider, when the app supplies the tokens (compliant-device tenants).
+    host: std::sync::RwLock<Option<Arc<dyn TokenProvider>>>,
     /// The provider's signing keys: fetched when an ID token first needs them, and again once
     /// when a token names a key they lack (a key rollover).
     jwks: tokio::sync::Mutex<Option<Arc<Jwks>>>,
@@ -325,6 +352,7 @@ impl Auth {
             provider: tokio::sync::OnceCell::new(),
             cache: tokio::sync::Mutex::new(None),
             jwks: tokio::sync::Mutex::new(None),
+            host: std::sync::RwLock::new(None),
             skew: Arc::new(std::sync::Mutex::new(None)),
         })
     }
@@ -620,6 +648,7 @@ impl Auth {
     /// `ConsentRequired` (with the admin-consent URL), `Configuration`, `Blocked`,
     /// `AccountMismatch`, `Throttled`, `Network`.
     pub async fn sign_in_with_password(&self, username: &str, password: &[u8]) -> Result<Account> {
+        self.no_host()?;
         if !self.config.allow_password_grant {
             return Err(Error::invalid("the password grant is off: set allow_password_grant (service accounts only)"));
         }
@@ -645,6 +674,7 @@ impl Auth {
     /// `DeviceCodeDeclined`, `DeviceCodeExpired`, `ConsentRequired`, `Configuration` (e.g. public
     /// client flows disabled), `AccountMismatch`, `Network`.
     pub async fn sign_in_with_device_code(&self, on_code: impl FnOnce(&DeviceCodeInfo) + Send) -> Result<Account> {
+        self.no_host()?;
         let p = self.provider().await?;
         let endpoint = p.meta.device_authorization_endpoint.clone().ok_or_else(|| Error::Configuration {
             code: None,
@@ -731,6 +761,7 @@ impl Auth {
     /// # Errors
     /// `Network`, `Configuration` (discovery failed), `Storage`.
     pub async fn begin_sign_in(&self, options: &SignInOptions) -> Result<SignInRequest> {
+        self.no_host()?;
         if options.login_hint.is_some()
             && options.prompt.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("select_account"))
         {
@@ -987,7 +1018,41 @@ impl Auth {
             .map_err(|e| Error::Network { reason: http::describe(&e).to_string() })
     }
 
+    /// Let the host app supply the access tokens (`Some`), or go back to Outpost's own sign-in
+    /// (`None`). With a provider, every token comes from it (Outpost caches none: MSAL does),
+    /// a 401 asks it again with the challenge's claims, the sign-in flows are refused with
+    /// `InvalidArgument`, and no refresh token is stored or used (one stored before stays in
+    /// the vault, unused, until `sign_out`).
+    pub fn set_token_provider(&self, provider: Option<Arc<dyn TokenProvider>>) {
+        *self.host.write().unwrap_or_else(std::sync::PoisonError::into_inner) = provider;
+        if let Ok(mut cache) = self.cache.try_lock() {
+            *cache = None;
+        }
+    }
+
+    fn host(&self) -> Option<Arc<dyn TokenProvider>> {
+        self.host.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// `InvalidArgument` when the host supplies the tokens (no sign-in flow runs then).
+    fn no_host(&self) -> Result<()> {
+        if self.host().is_some() {
+            return Err(Error::invalid(
+                "the app's token provider supplies the tokens: sign in with it (MSAL), not with Outpost",
+            ));
+        }
+        Ok(())
+    }
+
     async fn token(&self, claims: Option<String>, force: bool) -> Result<AccessToken> {
+        if let Some(host) = self.host() {
+            let request = TokenRequest { scopes: vec![self.config.org.resource_scope()], claims };
+            let token = host.token(request).await?;
+            if token.is_empty() {
+                return Err(Error::auth_failed("the app's token provider returned an empty token"));
+            }
+            return Ok(AccessToken(Arc::new(Zeroizing::new(token))));
+        }
         let mut cache = self.cache.lock().await;
         let now = Instant::now();
         if !force {
@@ -1052,6 +1117,9 @@ impl Auth {
     /// # Errors
     /// `Storage`.
     pub async fn is_signed_in(&self) -> Result<bool> {
+        if self.host().is_some() {
+            return Ok(true);
+        }
         Ok(self.blocking(|s| s.get_auth(KIND_REFRESH, i64::MIN)).await?.is_some())
     }
 
