@@ -802,6 +802,250 @@ public func FfiConverterTypeDeviceCodeCallback_lower(_ value: DeviceCodeCallback
 
 
 /**
+ * The app's token source (MSAL `acquireTokenSilent` with the broker, in a real app). Outpost
+ * calls `token` for every request to the org, and again after a 401 with the challenge's
+ * `claims`; it caches nothing and stores no refresh token.
+ */
+public protocol HostTokenProvider: AnyObject, Sendable {
+    
+    /**
+     * An access token for `scopes` (the org's `{org}/user_impersonation`), satisfying `claims`
+     * (a decoded claims challenge) when given.
+     */
+    func token(scopes: [String], claims: String?) async throws  -> String
+    
+}
+/**
+ * The app's token source (MSAL `acquireTokenSilent` with the broker, in a real app). Outpost
+ * calls `token` for every request to the org, and again after a 401 with the challenge's
+ * `claims`; it caches nothing and stores no refresh token.
+ */
+open class HostTokenProviderImpl: HostTokenProvider, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_outpost_ffi_fn_clone_hosttokenprovider(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_outpost_ffi_fn_free_hosttokenprovider(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * An access token for `scopes` (the org's `{org}/user_impersonation`), satisfying `claims`
+     * (a decoded claims challenge) when given.
+     */
+open func token(scopes: [String], claims: String?)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_outpost_ffi_fn_method_hosttokenprovider_token(
+                        self.uniffiCloneHandle(),FfiConverterSequenceString.lower(scopes),FfiConverterOptionString.lower(claims)
+                )
+            },
+            pollFunc: ffi_outpost_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_outpost_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_outpost_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeHostTokenError_lift
+        )
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceHostTokenProvider {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceHostTokenProvider = UniffiVTableCallbackInterfaceHostTokenProvider(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeHostTokenProvider.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface HostTokenProvider: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeHostTokenProvider.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface HostTokenProvider: handle missing in uniffiClone")
+            }
+        },
+        token: { (
+            uniffiHandle: UInt64,
+            scopes: RustBuffer,
+            claims: RustBuffer,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteRustBuffer,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> String in
+                guard let uniffiObj = try? FfiConverterTypeHostTokenProvider.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.token(
+                     scopes: try FfiConverterSequenceString.lift(scopes),
+                     claims: try FfiConverterOptionString.lift(claims)
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: String) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: FfiConverterString.lower(returnValue),
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: RustBuffer.empty(),
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeHostTokenError_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceHostTokenProvider> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceHostTokenProvider>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitHostTokenProvider() {
+    uniffi_outpost_ffi_fn_init_callback_vtable_hosttokenprovider(UniffiCallbackInterfaceHostTokenProvider.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHostTokenProvider: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<HostTokenProvider>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = HostTokenProvider
+
+    public static func lift(_ handle: UInt64) throws -> HostTokenProvider {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return HostTokenProviderImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: HostTokenProvider) -> UInt64 {
+         if let rustImpl = value as? HostTokenProviderImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HostTokenProvider {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: HostTokenProvider, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHostTokenProvider_lift(_ handle: UInt64) throws -> HostTokenProvider {
+    return try FfiConverterTypeHostTokenProvider.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHostTokenProvider_lower(_ value: HostTokenProvider) -> UInt64 {
+    return FfiConverterTypeHostTokenProvider.lower(value)
+}
+
+
+
+
+
+
+/**
  * Receives Outpost's log lines (already redacted: no tokens, passwords, keys or record values).
  * Called from Outpost's threads.
  */
@@ -1042,6 +1286,16 @@ public protocol OutpostClientProtocol: AnyObject, Sendable {
     func addPlatformSlot(provider: PlatformKeyProvider) async throws  -> Int32
     
     /**
+     * The admin-consent link (`{org}/.default`, with a `state` the vault keeps for a week) for an
+     * administrator to open; `redirect_uri` for this link only, the configured one if None. Hand
+     * the redirect to `complete_admin_consent`.
+     *
+     * # Errors
+     * `Locked`, `Network`, `Configuration`, `Storage`.
+     */
+    func beginAdminConsent(redirectUri: String?) async throws  -> SignInRequest
+    
+    /**
      * Start an interactive sign-in: open `url` in Custom Tabs / ASWebAuthenticationSession and
      * pass the redirect to `complete_sign_in`. Survives the app being killed meanwhile.
      *
@@ -1071,6 +1325,16 @@ public protocol OutpostClientProtocol: AnyObject, Sendable {
      * `Locked`, `Storage`.
      */
     func checkpoint() async throws 
+    
+    /**
+     * Check the redirect an admin-consent link (from `begin_admin_consent` or a
+     * `ConsentRequired` error) came back with.
+     *
+     * # Errors
+     * `AuthFailed` (unknown or reused state), `UserCancelled` (declined), `ConsentRequired`
+     * (not an administrator), `InvalidArgument`, `Locked`.
+     */
+    func completeAdminConsent(redirectUrl: String) async throws  -> AdminConsent
     
     /**
      * Finish the interactive sign-in with the URL the browser was redirected to.
@@ -1181,6 +1445,15 @@ public protocol OutpostClientProtocol: AnyObject, Sendable {
      * `Locked`, `InvalidArgument`, `Storage`.
      */
     func search(entitySet: String, text: String, limit: Int32) async throws  -> [Record]
+    
+    /**
+     * Let the app supply the access tokens (`Some`: tenants that require a managed or
+     * compliant device, where only MSAL with its broker may sign in), or go back to Outpost's
+     * own sign-in (`None`). With a provider, every request to the org asks it for a token, a
+     * 401 asks again with the challenge's claims, the sign-in methods answer `InvalidArgument`,
+     * and no refresh token is stored. Kept across `lock` / `unlock`.
+     */
+    func setTokenProvider(provider: HostTokenProvider?) 
     
     /**
      * Device-code sign-in: `callback` receives the code to show; returns once the user has
@@ -1392,6 +1665,30 @@ open func addPlatformSlot(provider: PlatformKeyProvider)async throws  -> Int32  
 }
     
     /**
+     * The admin-consent link (`{org}/.default`, with a `state` the vault keeps for a week) for an
+     * administrator to open; `redirect_uri` for this link only, the configured one if None. Hand
+     * the redirect to `complete_admin_consent`.
+     *
+     * # Errors
+     * `Locked`, `Network`, `Configuration`, `Storage`.
+     */
+open func beginAdminConsent(redirectUri: String?)async throws  -> SignInRequest  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_outpost_ffi_fn_method_outpostclient_begin_admin_consent(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(redirectUri)
+                )
+            },
+            pollFunc: ffi_outpost_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_outpost_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_outpost_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSignInRequest_lift,
+            errorHandler: FfiConverterTypeOutpostError_lift
+        )
+}
+    
+    /**
      * Start an interactive sign-in: open `url` in Custom Tabs / ASWebAuthenticationSession and
      * pass the redirect to `complete_sign_in`. Survives the app being killed meanwhile.
      *
@@ -1466,6 +1763,30 @@ open func checkpoint()async throws   {
             completeFunc: ffi_outpost_ffi_rust_future_complete_void,
             freeFunc: ffi_outpost_ffi_rust_future_free_void,
             liftFunc: { $0 },
+            errorHandler: FfiConverterTypeOutpostError_lift
+        )
+}
+    
+    /**
+     * Check the redirect an admin-consent link (from `begin_admin_consent` or a
+     * `ConsentRequired` error) came back with.
+     *
+     * # Errors
+     * `AuthFailed` (unknown or reused state), `UserCancelled` (declined), `ConsentRequired`
+     * (not an administrator), `InvalidArgument`, `Locked`.
+     */
+open func completeAdminConsent(redirectUrl: String)async throws  -> AdminConsent  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_outpost_ffi_fn_method_outpostclient_complete_admin_consent(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(redirectUrl)
+                )
+            },
+            pollFunc: ffi_outpost_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_outpost_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_outpost_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeAdminConsent_lift,
             errorHandler: FfiConverterTypeOutpostError_lift
         )
 }
@@ -1759,6 +2080,22 @@ open func search(entitySet: String, text: String, limit: Int32)async throws  -> 
             liftFunc: FfiConverterSequenceTypeRecord.lift,
             errorHandler: FfiConverterTypeOutpostError_lift
         )
+}
+    
+    /**
+     * Let the app supply the access tokens (`Some`: tenants that require a managed or
+     * compliant device, where only MSAL with its broker may sign in), or go back to Outpost's
+     * own sign-in (`None`). With a provider, every request to the org asks it for a token, a
+     * 401 asks again with the challenge's claims, the sign-in methods answer `InvalidArgument`,
+     * and no refresh token is stored. Kept across `lock` / `unlock`.
+     */
+open func setTokenProvider(provider: HostTokenProvider?)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_outpost_ffi_fn_method_outpostclient_set_token_provider(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionTypeHostTokenProvider.lower(provider),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -2640,6 +2977,76 @@ public func FfiConverterTypeAccount_lower(_ value: Account) -> RustBuffer {
 
 
 /**
+ * An administrator's consent for the whole tenant, as the admin-consent redirect reports it.
+ * `tenant_id` is information only (never use it for authorization).
+ */
+public struct AdminConsent: Equatable, Hashable {
+    /**
+     * The tenant the administrator consented for.
+     */
+    public var tenantId: String
+    /**
+     * The scopes consented to, as the redirect lists them.
+     */
+    public var scope: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The tenant the administrator consented for.
+         */tenantId: String, 
+        /**
+         * The scopes consented to, as the redirect lists them.
+         */scope: String?) {
+        self.tenantId = tenantId
+        self.scope = scope
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AdminConsent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAdminConsent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AdminConsent {
+        return
+            try AdminConsent(
+                tenantId: FfiConverterString.read(from: &buf), 
+                scope: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AdminConsent, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tenantId, into: &buf)
+        FfiConverterOptionString.write(value.scope, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAdminConsent_lift(_ buf: RustBuffer) throws -> AdminConsent {
+    return try FfiConverterTypeAdminConsent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAdminConsent_lower(_ value: AdminConsent) -> RustBuffer {
+    return FfiConverterTypeAdminConsent.lower(value)
+}
+
+
+/**
  * The result of `calibrate`.
  */
 public struct Calibration: Equatable, Hashable {
@@ -2729,6 +3136,11 @@ public struct ClientConfig: Equatable, Hashable {
      */
     public var authority: String?
     /**
+     * With no `authority`: the Entra tenant (id or domain) on the login host the org's 401
+     * challenge names (sovereign clouds get their own). `None`: the challenge's tenant.
+     */
+    public var tenant: String?
+    /**
      * Allow the password grant (service accounts without MFA only).
      */
     public var allowPasswordGrant: Bool
@@ -2753,6 +3165,10 @@ public struct ClientConfig: Equatable, Hashable {
          * The issuer URL (`None`: discovered from the org's 401 challenge).
          */authority: String? = nil, 
         /**
+         * With no `authority`: the Entra tenant (id or domain) on the login host the org's 401
+         * challenge names (sovereign clouds get their own). `None`: the challenge's tenant.
+         */tenant: String? = nil, 
+        /**
          * Allow the password grant (service accounts without MFA only).
          */allowPasswordGrant: Bool = false, 
         /**
@@ -2762,6 +3178,7 @@ public struct ClientConfig: Equatable, Hashable {
         self.clientId = clientId
         self.redirectUri = redirectUri
         self.authority = authority
+        self.tenant = tenant
         self.allowPasswordGrant = allowPasswordGrant
         self.profileToml = profileToml
     }
@@ -2786,6 +3203,7 @@ public struct FfiConverterTypeClientConfig: FfiConverterRustBuffer {
                 clientId: FfiConverterString.read(from: &buf), 
                 redirectUri: FfiConverterString.read(from: &buf), 
                 authority: FfiConverterOptionString.read(from: &buf), 
+                tenant: FfiConverterOptionString.read(from: &buf), 
                 allowPasswordGrant: FfiConverterBool.read(from: &buf), 
                 profileToml: FfiConverterOptionString.read(from: &buf)
         )
@@ -2796,6 +3214,7 @@ public struct FfiConverterTypeClientConfig: FfiConverterRustBuffer {
         FfiConverterString.write(value.clientId, into: &buf)
         FfiConverterString.write(value.redirectUri, into: &buf)
         FfiConverterOptionString.write(value.authority, into: &buf)
+        FfiConverterOptionString.write(value.tenant, into: &buf)
         FfiConverterBool.write(value.allowPasswordGrant, into: &buf)
         FfiConverterOptionString.write(value.profileToml, into: &buf)
     }
@@ -5064,6 +5483,124 @@ public func FfiConverterTypeConflictKind_lower(_ value: ConflictKind) -> RustBuf
 
 
 /**
+ * Why the host could not give a token.
+ */
+public 
+enum HostTokenError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * The user must sign in interactively (MSAL's `MsalUiRequiredException`, or a claims
+     * challenge that needs the broker's UI). Outpost reports `InteractionRequired` with these
+     * claims.
+     */
+    case InteractionRequired(
+        /**
+         * The claims the sign-in must carry, if any.
+         */claims: String?
+    )
+    /**
+     * No token now, try later (no network, the broker is busy): reported as `Network`.
+     */
+    case Unavailable(
+        /**
+         * Description (never a token).
+         */reason: String
+    )
+    /**
+     * Anything else: reported as `AuthFailed`.
+     */
+    case Failed(
+        /**
+         * Description (never a token).
+         */reason: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension HostTokenError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHostTokenError: FfiConverterRustBuffer {
+    typealias SwiftType = HostTokenError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HostTokenError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .InteractionRequired(
+            claims: try FfiConverterOptionString.read(from: &buf)
+            )
+        case 2: return .Unavailable(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .Failed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: HostTokenError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .InteractionRequired(claims):
+            writeInt(&buf, Int32(1))
+            FfiConverterOptionString.write(claims, into: &buf)
+            
+        
+        case let .Unavailable(reason):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Failed(reason):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHostTokenError_lift(_ buf: RustBuffer) throws -> HostTokenError {
+    return try FfiConverterTypeHostTokenError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHostTokenError_lower(_ value: HostTokenError) -> RustBuffer {
+    return FfiConverterTypeHostTokenError.lower(value)
+}
+
+
+/**
  * Log levels.
  */
 
@@ -6369,6 +6906,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeHostTokenProvider: FfiConverterRustBuffer {
+    typealias SwiftType = HostTokenProvider?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeHostTokenProvider.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeHostTokenProvider.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeSyncObserver: FfiConverterRustBuffer {
     typealias SwiftType = SyncObserver?
 
@@ -7114,6 +7675,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_outpost_ffi_checksum_method_outpostclient_add_platform_slot() != 37881) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_outpost_ffi_checksum_method_outpostclient_begin_admin_consent() != 43827) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_outpost_ffi_checksum_method_outpostclient_begin_sign_in() != 17030) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7124,6 +7688,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_outpost_ffi_checksum_method_outpostclient_checkpoint() != 47013) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_outpost_ffi_checksum_method_outpostclient_complete_admin_consent() != 29378) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_outpost_ffi_checksum_method_outpostclient_complete_sign_in() != 6224) {
@@ -7168,6 +7735,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_outpost_ffi_checksum_method_outpostclient_search() != 15528) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_outpost_ffi_checksum_method_outpostclient_set_token_provider() != 50837) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_outpost_ffi_checksum_method_outpostclient_sign_in_with_device_code() != 25752) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7201,6 +7771,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_outpost_ffi_checksum_method_outpostclient_wipe() != 17676) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_outpost_ffi_checksum_method_hosttokenprovider_token() != 43213) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_outpost_ffi_checksum_method_logger_log() != 54081) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7218,6 +7791,7 @@ private let initializationResult: InitializationResult = {
     }
 
     uniffiCallbackInitDeviceCodeCallback()
+    uniffiCallbackInitHostTokenProvider()
     uniffiCallbackInitLogger()
     uniffiCallbackInitPlatformKeyProvider()
     uniffiCallbackInitSyncObserver()
