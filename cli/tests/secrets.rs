@@ -475,7 +475,8 @@ fn check_modes(_: &Path, _: &[&str]) -> Vec<String> {
     Vec::new()
 }
 
-const VAULT_FILES: &[&str] = &["outpost.db", "outpost.db-wal", "outpost.db-shm", "outpost.keys"];
+// `outpost.keys.lock`: the empty lock file of keyslot writes (issue 16), mode 0600 too.
+const VAULT_FILES: &[&str] = &["outpost.db", "outpost.db-wal", "outpost.db-shm", "outpost.keys", "outpost.keys.lock"];
 
 /// Distinctive record values from the vault (read through the core after unlock): names,
 /// telephone numbers, e-mail addresses, descriptions.

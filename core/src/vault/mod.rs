@@ -393,6 +393,7 @@ impl Vault {
         }
         let paths = VaultPaths::new(dir);
         paths.ensure_dir()?;
+        let _lock = paths.lock_keys()?;
         if paths.keys.exists() {
             return Err(Error::VaultExists);
         }
@@ -438,6 +439,10 @@ impl Vault {
     /// `NoVault`, `Corrupt { what }`, `NewerFormat`.
     pub fn unlock(dir: &Path, password: &[u8], options: &OpenOptions) -> Result<Vault> {
         let paths = VaultPaths::new(dir);
+        if !paths.keys.exists() && !paths.db.exists() {
+            return Err(Error::NoVault);
+        }
+        let _lock = paths.lock_keys()?;
         let (mut file, opened) = attempt_password(&paths, options.clock.as_ref(), password)?;
         // A slot below today's floor (the floor was raised since it was written) is re-wrapped
         // now, while we hold the password: a raised floor never locks anyone out.
@@ -469,6 +474,10 @@ impl Vault {
         options: &OpenOptions,
     ) -> Result<Vault> {
         let paths = VaultPaths::new(dir);
+        if !paths.keys.exists() && !paths.db.exists() {
+            return Err(Error::NoVault);
+        }
+        let _lock = paths.lock_keys()?;
         let mut file = paths.read_keys()?;
         let mut last_err = Error::invalid("the vault has no platform slot");
         let mut opened = None;
@@ -543,6 +552,7 @@ impl Vault {
             return Err(Error::invalid("the new password is empty"));
         }
         let _guard = self.keys_lock.lock().map_err(|_| Error::internal("keys lock poisoned"))?;
+        let _lock = self.paths.lock_keys()?;
         let (mut file, opened) = attempt_password(&self.paths, self.clock.as_ref(), old)?;
         if opened.dek.bytes() != self.dek.bytes() {
             return Err(Error::corrupt("keyslot file: belongs to another database"));
@@ -643,6 +653,7 @@ impl Vault {
 
     fn modify_keys<T>(&self, f: impl FnOnce(&mut KeyslotFile) -> Result<T>) -> Result<T> {
         let _guard = self.keys_lock.lock().map_err(|_| Error::internal("keys lock poisoned"))?;
+        let _lock = self.paths.lock_keys()?;
         let mut file = self.paths.read_keys()?;
         let out = f(&mut file)?;
         self.paths.write_keys(&file)?;
@@ -664,6 +675,7 @@ impl Vault {
         platform: Option<&dyn PlatformKeyProvider>,
     ) -> Result<RotationReport> {
         let _guard = self.keys_lock.lock().map_err(|_| Error::internal("keys lock poisoned"))?;
+        let _lock = self.paths.lock_keys()?;
         let (mut file, opened) = attempt_password(&self.paths, self.clock.as_ref(), password)?;
         let new_dek = DataKey::random()?;
         let to_generation = file.key_generation.wrapping_add(1);
@@ -728,6 +740,7 @@ impl Vault {
     /// `Storage` if a file cannot be removed.
     pub fn wipe(self) -> Result<()> {
         let _ = self.store.close();
+        let _lock = self.paths.lock_keys()?;
         self.paths.wipe()
     }
 
@@ -736,7 +749,9 @@ impl Vault {
     /// # Errors
     /// `Storage` if a file cannot be removed.
     pub fn wipe_at(dir: &Path) -> Result<()> {
-        VaultPaths::new(dir).wipe()
+        let paths = VaultPaths::new(dir);
+        let _lock = if dir.is_dir() { Some(paths.lock_keys()?) } else { None };
+        paths.wipe()
     }
 
     /// The database file's path (for diagnostics and tests).
