@@ -653,3 +653,27 @@ fn a_keyslot_path_that_is_not_a_regular_file_is_refused() {
     std::fs::write(&keys, saved).unwrap();
     Vault::unlock(dir.path(), PASSWORD, &OpenOptions::default()).unwrap();
 }
+
+#[test]
+fn a_verified_platform_unlock_resets_the_wrong_password_count() {
+    // Issue 16, defect 8: four wrong passwords, a biometric unlock, then one typo wiped a vault
+    // whose limit is five. The platform unlock proves the owner: the count starts again.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::at(0);
+    let opts = CreateOptions {
+        lockout: LockoutPolicy { max_attempts: 5, on_limit: OnLimit::Wipe },
+        ..fast_options(clock.clone())
+    };
+    let vault = Vault::create(dir.path(), PASSWORD, &opts).unwrap();
+    let key = TestPlatformKey::new(7);
+    vault.add_platform_slot(&key).unwrap();
+    vault.lock().unwrap();
+    let o = open_options(clock);
+    for left in (1..=4).rev() {
+        assert_eq!(Vault::unlock(dir.path(), b"typo", &o).unwrap_err(), Error::WrongPassword { attempts_left: left });
+    }
+    Vault::unlock_with_platform(dir.path(), &key, &o).unwrap().lock().unwrap();
+    assert_eq!(Vault::status(dir.path(), &o).unwrap().attempts_left, 5);
+    assert_eq!(Vault::unlock(dir.path(), b"typo", &o).unwrap_err(), Error::WrongPassword { attempts_left: 4 });
+    Vault::unlock(dir.path(), PASSWORD, &o).unwrap();
+}

@@ -497,6 +497,17 @@ impl Vault {
         }
         let (slot_id, dek) = opened.ok_or(last_err)?;
         let (dek, store) = open_store(&paths, &mut file, slot_id, dek, SlotSecret::Platform(provider))?;
+        // A verified platform unlock (the platform key is the device's, behind its biometric or
+        // passcode check, and it opened this vault's key) is the owner: it resets the count of
+        // wrong passwords, as a right password does. Otherwise four typos, a fingerprint, then
+        // one more typo wiped a vault with a limit of five (issue 16, defect 8).
+        if file.counter.failed != 0 || file.counter.locked_until_unix != 0 {
+            file.counter.succeed();
+            if let Err(e) = paths.write_keys(&file) {
+                let _ = store.close();
+                return Err(e);
+            }
+        }
         Ok(Vault::assemble(paths, options.clock.clone(), dek, store))
     }
 
