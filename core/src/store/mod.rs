@@ -58,15 +58,57 @@ pub(crate) struct DbKey {
 }
 
 impl DbKey {
+    /// Built in buffers sized once (`x'…'` with its 96 hex digits, and each statement from it
+    /// in [`DbKey::pragma`]), so no reallocation leaves an unwiped copy of the hex key behind
+    /// (issue 16, defect 4: it was `format!` and `hex::encode`).
     pub(crate) fn new(dek: &DataKey, settings: &DbSettings) -> Self {
-        let mut s = Zeroizing::new(String::with_capacity(100));
+        let mut hex_key = Zeroizing::new([0u8; 64]);
+        let mut hex_salt = [0u8; 32];
+        let mut s = Zeroizing::new(String::with_capacity(LITERAL_LEN));
         s.push_str("x'");
-        s.push_str(&Zeroizing::new(hex::encode(dek.bytes())));
-        s.push_str(&hex::encode(settings.salt));
+        if hex::encode_to_slice(dek.bytes(), hex_key.as_mut()).is_ok()
+            && hex::encode_to_slice(settings.salt, &mut hex_salt).is_ok()
+        {
+            s.push_str(std::str::from_utf8(hex_key.as_ref()).unwrap_or_default());
+            s.push_str(std::str::from_utf8(&hex_salt).unwrap_or_default());
+        }
         s.push('\'');
         DbKey { literal: s }
     }
+
+    /// Run `PRAGMA {name} = "x'…'";` (`key` or `rekey`) on `conn`. The statement is built in a
+    /// buffer of exactly its size, NUL-terminated, and handed to `sqlite3_exec` directly:
+    /// rusqlite's `execute_batch` would copy it into a `CString` it frees without wiping.
+    #[allow(unsafe_code)] // the one FFI call of the core: docs/security.md, "Key material in memory"
+    pub(crate) fn apply(&self, conn: &Connection, name: &str) -> Result<()> {
+        let len = 7 + name.len() + 4 + self.literal.len() + 2 + 1;
+        let mut sql: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::with_capacity(len));
+        sql.extend_from_slice(b"PRAGMA ");
+        sql.extend_from_slice(name.as_bytes());
+        sql.extend_from_slice(b" = \"");
+        sql.extend_from_slice(self.literal.as_bytes());
+        sql.extend_from_slice(b"\";\0");
+        debug_assert_eq!(sql.len(), len);
+        // SAFETY: `conn.handle()` is the open connection's handle, valid while `conn` is; `sql`
+        // is NUL-terminated and outlives the call; no callback or error buffer is passed.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_exec(
+                conn.handle(),
+                sql.as_ptr().cast(),
+                None,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            return Err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rc), None).into());
+        }
+        Ok(())
+    }
 }
+
+/// `x'` + 64 + 32 hex digits + `'`.
+const LITERAL_LEN: usize = 2 + 96 + 1;
 
 impl std::fmt::Debug for DbKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -136,7 +178,7 @@ fn connect(path: &Path, key: Option<&DbKey>, settings: &DbSettings, writer: bool
     // SQLCipher logs a wrong key to stderr unless told not to.
     conn.query_row("PRAGMA cipher_log_level = NONE", [], |_| Ok(())).optional()?;
     if let Some(key) = key {
-        conn.execute_batch(&Zeroizing::new(format!("PRAGMA key = \"{}\";", key.literal.as_str())))?;
+        key.apply(&conn, "key")?;
         conn.execute_batch(&format!(
             "PRAGMA cipher_page_size = {}; PRAGMA kdf_iter = {}; PRAGMA cipher_hmac_algorithm = {}; \
          PRAGMA cipher_kdf_algorithm = {}; PRAGMA cipher_plaintext_header_size = {};",
@@ -303,7 +345,7 @@ impl Store {
         let guard = self.writer.lock().map_err(poisoned)?;
         let writer = guard.as_ref().ok_or(Error::Locked)?;
         checkpoint(writer)?;
-        writer.execute_batch(&Zeroizing::new(format!("PRAGMA rekey = \"{}\";", new_key.literal.as_str())))?;
+        new_key.apply(writer, "rekey")?;
         checkpoint(writer)?;
         *key = Some(new_key);
         Ok(())

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -37,9 +37,15 @@ impl KdfParamsExt for KdfParams {
     fn derive(&self, password: &[u8], salt: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
         let params = Params::new(self.m_kib, self.t, self.p, Some(32))
             .map_err(|e| Error::internal(format!("argon2 params: {e}")))?;
+        // The working memory is ours, so it is wiped when dropped (on error too): argon2's own
+        // `hash_password_into` frees its blocks without wiping them, and the last blocks are
+        // enough to recompute the key (issue 16, defect 4).
+        let mut memory: Zeroizing<Vec<Block>> = Zeroizing::new(vec![Block::new(); params.block_count()]);
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut out = Zeroizing::new([0u8; 32]);
-        argon.hash_password_into(password, salt, out.as_mut()).map_err(|e| Error::internal(format!("argon2: {e}")))?;
+        argon
+            .hash_password_into_with_memory(password, salt, out.as_mut(), memory.as_mut_slice())
+            .map_err(|e| Error::internal(format!("argon2: {e}")))?;
         Ok(out)
     }
 }
