@@ -447,10 +447,14 @@ pub fn check_final(ctx: &Ctx, model: &Model, server: &ServerView, devices: &[Dev
             if overwritten {
                 continue;
             }
-            // The table's policy lets the server win over a concurrent change.
+            // The table's policy lets the server win over a concurrent change. An edit with no
+            // base version was made on this device's own create before the server had answered
+            // it: every foreign write of the record is concurrent with it (long run of
+            // 2026-12-04, seed 17998575137772257703: the create landed, the edit was refused,
+            // retried, and lost to a newer server write by the `server_wins` policy — correct).
             if policy == Policy::ServerWins
                 && landed.is_none()
-                && last.base_version.is_some_and(|b| writes.iter().any(|w| w.version > b && foreign(w, *dev)))
+                && writes.iter().any(|w| w.version > last.base_version.unwrap_or(0) && foreign(w, *dev))
             {
                 continue;
             }
