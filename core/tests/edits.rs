@@ -485,3 +485,56 @@ async fn trials_a_record_deleted_behind_its_sent_create_cannot_be_edited() {
     assert!(store.get("accounts", &id).unwrap().is_none());
     assert_matches_server(&server, &store).await;
 }
+
+/// Trials, "lost edit" (the full 10,000-trial run, seeds 13787233047635752993,
+/// 14179287113253448137 and two more): an update of a record was in flight when the user deleted
+/// the record; both met 412 (the server had changed it), so two conflicts were open. The user
+/// kept the delete (take local) and answered the update conflict with new values: accepted, the
+/// delete went out first, and the values were gone with no word. A record deleted here takes no
+/// more edits: that resolution is refused (the conflict stays) until the user takes the
+/// server's side.
+#[tokio::test(flavor = "multi_thread")]
+async fn trials_a_conflict_of_a_record_deleted_here_cannot_be_resolved_with_values() {
+    let emu = emulator(2, 0, 0);
+    let server = Server::new(&emu).await;
+    let c = client(&emu).await;
+    c.sync().await;
+    let store = c.store();
+    let id = ids_of(&c, "accounts", "accountid")[0].clone();
+    server.patch(&format!("accounts({id})"), serde_json::json!({"telephone1": "server phone"})).await;
+    store.update("accounts", &id, values(&[("telephone1", Value::text("client phone"))])).unwrap();
+    emu.inject_fault(Fault {
+        method: Some("POST".into()),
+        path_contains: Some("$batch".into()),
+        delay_ms: Some(400),
+        count: 1,
+        ..Fault::default()
+    });
+    let delete = async {
+        // Once the update is claimed (in flight), the user deletes the record.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !store.outbox().unwrap().iter().any(|e| e.state == outpost_core::store::OutboxState::InFlight)
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        store.delete("accounts", &id).unwrap();
+    };
+    let (s, ()) = tokio::join!(c.engine.sync(SyncOptions::default(), Arc::new(outpost_core::sync::NoObserver)), delete);
+    let s = s.unwrap();
+    let conflicts = store.conflicts().unwrap();
+    assert_eq!(conflicts.len(), 2, "{s:?} {conflicts:?}");
+    let update = conflicts.iter().find(|k| k.kind == outpost_core::store::ConflictKind::Update).unwrap().clone();
+    let delete = conflicts.iter().find(|k| k.kind == outpost_core::store::ConflictKind::LocalDeleted).unwrap().clone();
+    store.resolve_conflict(delete.id, &Resolution::TakeLocal).unwrap();
+    for r in [Resolution::Values(values(&[("telephone1", Value::text("chosen phone"))])), Resolution::TakeLocal] {
+        let refused = store.resolve_conflict(update.id, &r);
+        assert!(matches!(refused, Err(outpost_core::Error::NotFound { .. })), "{refused:?}");
+    }
+    assert_eq!(store.conflicts().unwrap().len(), 1, "the conflict stays");
+    store.resolve_conflict(update.id, &Resolution::TakeServer).unwrap();
+    let s = c.sync().await;
+    assert!(s.complete && s.open_conflicts == 0 && s.pending == 0, "{s:?}");
+    assert!(server_text(&server, "accounts", &id, "name").await.is_none(), "the delete reached the server");
+    assert_matches_server(&server, &store).await;
+}

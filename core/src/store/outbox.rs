@@ -901,6 +901,32 @@ impl Store {
                 )?;
                 Ok(())
             };
+            // A record deleted on this device after the conflict arose takes no more edits (as
+            // `update` says `NotFound` for it): resolving its conflict with the local side or new
+            // values would be silently undone when the delete goes out (the full 10,000-trial
+            // run, seeds 13787233047635752993 and 14179287113253448137). Take the server's side
+            // (or, for a conflicting delete, the local side) instead.
+            let revives = matches!(
+                (conflict.kind, resolution),
+                (ConflictKind::Update, Resolution::TakeLocal | Resolution::Values(_))
+                    | (ConflictKind::LocalDeleted, Resolution::Values(_))
+            );
+            if revives {
+                let deleting: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND op = 'delete' \
+                     AND state IN ('pending', 'inflight', 'parked'))",
+                    params![table_id, id],
+                    |r| r.get(0),
+                )?;
+                if deleting {
+                    return Err(Error::NotFound {
+                        what: format!(
+                            "{} {id}: deleted on this device since the conflict (take the server's side to close it)",
+                            conflict.entity_set
+                        ),
+                    });
+                }
+            }
             match (conflict.kind, resolution) {
                 (ConflictKind::Update, Resolution::TakeLocal) => enqueue("update", Some(&conflict.local))?,
                 (ConflictKind::Update, Resolution::Values(v)) => enqueue("update", Some(v))?,
