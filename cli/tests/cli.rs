@@ -274,19 +274,11 @@ async fn consent_missing_prints_the_admin_consent_link() {
     assert!(err.contains("no consent") && err.contains("/v2.0/adminconsent?client_id="), "{err}");
 }
 
-/// The value of `name="{name}" value="…"` in an emulator page.
-fn hidden_field(page: &str, name: &str) -> String {
-    let pat = format!("name=\"{name}\" value=\"");
-    let start = page.find(&pat).unwrap_or_else(|| panic!("no {name} in {page}")) + pat.len();
-    page[start..start + page[start..].find('"').unwrap()].to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn admin_consent_opens_the_link_and_checks_the_answer() {
     // Issue 15, defect 2: `outpost admin-consent` asks for `{org}/.default` with a state, receives
     // the answer on loopback and checks it; users of a tenant that blocks user consent can then
     // sign in (the emulator enforces consent per permission).
-    use std::io::BufRead as _;
     let env = Env::new();
     env.init();
     env.control(
@@ -319,33 +311,22 @@ async fn admin_consent_opens_the_link_and_checks_the_answer() {
     let link = link["admin_consent_url"].as_str().unwrap().to_owned();
     assert!(link.contains("%2F.default") && link.contains("&state="), "{link}");
 
-    // The administrator at the browser: credentials, consent, then the redirect to loopback.
-    let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let page = c.get(&link).send().await.unwrap().text().await.unwrap();
-    let txn = hidden_field(&page, "txn");
-    let t = env.emu.tenant_id();
-    let base = env.emu.base_url();
-    c.post(format!("{base}/{t}/login"))
-        .form(&[("txn", txn.as_str()), ("loginfmt", defaults::ADMIN), ("passwd", defaults::ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    let r = c
-        .post(format!("{base}/{t}/login/consent"))
-        .form(&[("txn", txn.as_str()), ("decision", "accept")])
-        .send()
-        .await
-        .unwrap();
-    let back = r.headers()["location"].to_str().unwrap().to_owned();
-    assert!(back.contains("admin_consent=True"), "{back}");
-    c.get(&back).send().await.unwrap();
+    // The administrator at the browser: the CLI's own page driver signs in, consents and
+    // delivers the redirect to the loopback listener.
+    let q: std::collections::HashMap<String, String> =
+        url::Url::parse(&link).unwrap().query_pairs().into_owned().collect();
+    let loopback = url::Url::parse(&q["redirect_uri"]).unwrap();
+    let (say, totp) = (|_: &str| {}, || None);
+    let admin =
+        outpost_cli::pages::Person { upn: defaults::ADMIN, password: defaults::ADMIN_PASSWORD, totp: &totp, say: &say };
+    outpost_cli::pages::sign_in(&link, &loopback, &admin).await.unwrap();
     let status = child.wait().unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     assert!(status.success(), "{rest}");
     let out: Json = serde_json::from_str(rest.trim()).unwrap();
     assert_eq!(out["admin_consent"], true);
-    assert_eq!(out["tenant_id"], t.as_str());
+    assert_eq!(out["tenant_id"], env.emu.tenant_id().as_str());
 
     // Users sign in now (the OpenID scopes were consented too).
     env.sign_in_bob();

@@ -573,40 +573,8 @@ async fn admin_consent_endpoint() {
         serde_json::json!({"client_id": defaults::CLIENT_ID, "granted": false}),
     )
     .await;
-    let c = client();
-    let page = c
-        .get(format!("{}/{}/v2.0/adminconsent", h.base_url(), h.tenant_id()))
-        .query(&[
-            ("client_id", defaults::CLIENT_ID),
-            ("scope", h.scope().as_str()),
-            ("redirect_uri", "http://localhost"),
-            ("state", "x"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let txn = hidden(&page, "txn");
+    let loc = admin_consents(&h, &h.scope()).await;
     let t = h.tenant_id();
-    let p = c
-        .post(format!("{}/{t}/login", h.base_url()))
-        .form(&[("txn", txn.as_str()), ("loginfmt", defaults::ADMIN), ("passwd", defaults::ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(p.contains("idBtn_Accept"));
-    let r = c
-        .post(format!("{}/{t}/login/consent", h.base_url()))
-        .form(&[("txn", txn.as_str()), ("decision", "accept")])
-        .send()
-        .await
-        .unwrap();
-    let loc = r.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(query_param(&loc, "admin_consent").as_deref(), Some("True"));
     assert_eq!(query_param(&loc, "tenant").as_deref(), Some(t.as_str()));
     assert_eq!(ropc(&h, defaults::BOB, defaults::BOB_PASSWORD, &h.scope()).await.status(), 200);
@@ -631,11 +599,16 @@ async fn admin_consents(h: &outpost_emulator::EmulatorHandle, scope: &str) -> St
         .unwrap();
     let txn = hidden(&page, "txn");
     let t = h.tenant_id();
-    c.post(format!("{}/{t}/login", h.base_url()))
+    let consent_page = c
+        .post(format!("{}/{t}/login", h.base_url()))
         .form(&[("txn", txn.as_str()), ("loginfmt", defaults::ADMIN), ("passwd", defaults::ADMIN_PASSWORD)])
         .send()
         .await
+        .unwrap()
+        .text()
+        .await
         .unwrap();
+    assert!(consent_page.contains("idBtn_Accept"), "the admin is shown the consent page");
     let r = c
         .post(format!("{}/{t}/login/consent", h.base_url()))
         .form(&[("txn", txn.as_str()), ("decision", "accept")])

@@ -921,7 +921,7 @@ impl Store {
                 if deleting {
                     return Err(Error::NotFound {
                         what: format!(
-                            "{} {id}: deleted on this device since the conflict (take the server's side to close it)",
+                            "{} record (deleted on this device since the conflict: take the server's side to close it)",
                             conflict.entity_set
                         ),
                     });
