@@ -411,6 +411,39 @@ mod control {
     }
 
     #[test]
+    fn another_devices_recreate_may_carry_an_older_value_it_knew() {
+        // Device 0 set u2 over its u1 (landed); the server deleted the record; device 1, which
+        // had pulled u1 and edited the description, re-created the record with its local view.
+        let (mut m, mut s, mut d) = world();
+        let a = rec(Table::Accounts, 1);
+        m.set(0, &a, "name", Some("d0-u2".into()), 2, Some(1001), 2);
+        m.set(1, &a, "description", Some("d1-u3".into()), 3, Some(1001), 3);
+        m.recreates.insert(a.clone(), 1);
+        let recreate = |with_own_edit: bool| {
+            let mut cols = vals(&[("name", "d0-u1")]);
+            if with_own_edit {
+                cols.extend(vals(&[("description", "d1-u3")]));
+            }
+            HWrite { seq: 5, version: 1005, kind: WKind::Insert, cols }
+        };
+        let h = s.history.get_mut(&a).unwrap();
+        h.push(write(2, WKind::Update, Some("d0-u2")));
+        h.push(write(4, WKind::Delete, None));
+        let row = ServerRow { etag: "W/\"1005\"".into(), values: vals(&[("name", "d0-u1"), ("description", "d1-u3")]) };
+        s.rows.insert(a.clone(), row.clone());
+        for dv in &mut d {
+            dv.rows.insert(a.clone(), LocalRow { values: row.values.clone(), ..synced(1005, "d0-u1") });
+        }
+        let mut s_own = s.clone();
+        s.history.get_mut(&a).unwrap().push(recreate(true));
+        assert_eq!(check_final(&ctx(), &m, &s, &d), vec![]);
+        // The same insert without a value only device 1 had: nothing says device 1 wrote it, so
+        // it is device 0's old value replayed.
+        s_own.history.get_mut(&a).unwrap().push(recreate(false));
+        assert!(kinds(&check_final(&ctx(), &m, &s_own, &d)).contains(&VKind::StaleReplay));
+    }
+
+    #[test]
     fn a_discarded_edit_that_lands_later_is_reported() {
         let (mut m, mut s, mut d) = world();
         let a = rec(Table::Accounts, 1);

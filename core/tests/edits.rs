@@ -538,3 +538,52 @@ async fn trials_a_conflict_of_a_record_deleted_here_cannot_be_resolved_with_valu
     assert!(server_text(&server, "accounts", &id, "name").await.is_none(), "the delete reached the server");
     assert_matches_server(&server, &store).await;
 }
+
+/// Trials seed 10051035586216306381, "device differs from the server": after a server delete,
+/// this device answered "deleted on the server" with its local side, and that re-create was
+/// refused (parked); another device re-created the record with the same id, and this device
+/// pulled it. Discarding the refused re-create removed the record although the server has it,
+/// and no later pull brought it back. A discard (or a delete) of such a re-create falls back to
+/// the server's copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn trials_discarding_a_refused_recreate_keeps_the_record_the_server_has_again() {
+    for delete_instead in [false, true] {
+        let emu = emulator(2, 0, 0);
+        let server = Server::new(&emu).await;
+        let mut profile = SyncProfile::default_profile();
+        for t in &mut profile.tables {
+            t.conflict_policy = ConflictPolicy::Manual;
+        }
+        let c = client_with(&emu, profile, test_config()).await;
+        c.sync().await;
+        let store = c.store();
+        let id = ids_of(&c, "accounts", "accountid")[0].clone();
+        store.update("accounts", &id, values(&[("name", Value::text("x".repeat(161)))])).unwrap();
+        server.delete(&format!("accounts({id})")).await;
+        let s = c.sync().await;
+        assert_eq!(s.open_conflicts, 1, "{s:?}");
+        let conflict = store.conflicts().unwrap()[0].clone();
+        assert_eq!(conflict.kind, ConflictKind::ServerDeleted);
+        store.resolve_conflict(conflict.id, &Resolution::TakeLocal).unwrap();
+        let s = c.sync().await;
+        assert_eq!(s.parked, 1, "the re-create is refused (name too long): {s:?}");
+        // Another device re-creates the record with the same id.
+        server.patch(&format!("accounts({id})"), serde_json::json!({"name": "re-created elsewhere"})).await;
+        let s = c.sync().await;
+        assert_eq!(s.parked, 1, "{s:?}");
+        let parked = store.parked().unwrap();
+        if delete_instead {
+            store.delete("accounts", &id).unwrap();
+            let s = c.sync().await;
+            assert!(s.complete && s.pending == 0 && s.parked == 0 && s.open_conflicts == 0, "{s:?}");
+            assert!(server.get(&format!("accounts({id})")).await.is_none(), "the delete reached the server");
+        } else {
+            let shown = store.discard_parked(parked[0].seq).unwrap();
+            assert_eq!(shown.map(|r| r.state), Some(outpost_core::RecordState::Synced));
+            assert_eq!(text(&c, "accounts", &id, "name").as_deref(), Some("re-created elsewhere"));
+            let s = c.sync().await;
+            assert!(s.complete && s.pending == 0 && s.parked == 0 && s.open_conflicts == 0, "{s:?}");
+        }
+        assert_matches_server(&server, &store).await;
+    }
+}

@@ -303,6 +303,22 @@ fn shown(d: &DeviceView, rec: &Rec, col: Option<&str>) -> Option<&'static str> {
 }
 
 /// The value a write gave `col` (an insert gives every column it does not name null).
+/// Whether `writes[i]` is a re-create (an insert after a delete) written by a device other
+/// than `dev`: it carries a value of that other device that no earlier write had — an edit of
+/// its own, so the insert is its push. A re-create sends the re-creating device's whole local
+/// view, with the values of other devices as it knew them (`docs/sync.md`, "Re-creates"): such
+/// a value is that device's decision, not a replay or a landing of `dev`'s edit.
+fn recreate_by_other(writes: &[HWrite], i: usize, dev: u8) -> bool {
+    let w = &writes[i];
+    if w.kind != WKind::Insert || !writes[..i].iter().any(|p| p.kind == WKind::Delete) {
+        return false;
+    }
+    w.cols.values().any(|v| match author(v.as_deref()) {
+        Author::Device(e) if e != dev => !writes[..i].iter().any(|p| p.cols.values().any(|pv| pv == v)),
+        _ => false,
+    })
+}
+
 fn wval<'w>(w: &'w HWrite, col: &str) -> Option<&'w Option<String>> {
     const NULL: &Option<String> = &None;
     match (w.cols.get(col), w.kind) {
@@ -360,9 +376,9 @@ pub fn check_final(ctx: &Ctx, model: &Model, server: &ServerView, devices: &[Dev
             let mut stale = false;
             if text_col {
                 let mut newest: Option<(u64, Option<String>, u32)> = None;
-                for w in writes {
+                for (i, w) in writes.iter().enumerate() {
                     let Some(v) = w.cols.get(col) else { continue };
-                    if author(v.as_deref()) != Author::Device(*dev) {
+                    if author(v.as_deref()) != Author::Device(*dev) || recreate_by_other(writes, i, *dev) {
                         continue;
                     }
                     let Some(s) = ci.last_set_of(v.as_deref()) else { continue };
@@ -393,7 +409,12 @@ pub fn check_final(ctx: &Ctx, model: &Model, server: &ServerView, devices: &[Dev
                 if let Some((t_disc, hist)) = ci.discarded {
                     if let Some(gone) = ci.sets.iter().rev().find(|s| s.t <= t_disc) {
                         let again = ci.last_set_of(gone.value.as_deref()).is_some_and(|s| s.t > t_disc);
-                        let landed = writes.iter().find(|w| w.seq > hist && w.cols.get(col) == Some(&gone.value));
+                        let landed = writes.iter().enumerate().find_map(|(i, w)| {
+                            (w.seq > hist
+                                && w.cols.get(col) == Some(&gone.value)
+                                && !recreate_by_other(writes, i, *dev))
+                            .then_some(w)
+                        });
                         if let (Some(w), false) = (landed, again) {
                             out.push(Violation {
                                 kind: VKind::DiscardedLanded,

@@ -652,7 +652,14 @@ impl Store {
                 return Err(Error::NotFound { what: "parked outbox entry".into() });
             }
             let (table_id, id, searchable, op) = locate(tx, seq)?;
-            if op == "create" {
+            let server_copy = match load(tx, table_id, &id)? {
+                Some(existing) => mirror(tx, existing.rid)?,
+                None => None,
+            };
+            // A refused create whose record the server has (another device re-created it with
+            // the same id and this device pulled it): only the create goes; the record shows the
+            // server's copy, as a discarded update does (trials seed 10051035586216306381).
+            if op == "create" && server_copy.is_none() {
                 tx.execute("DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
                 tx.execute("DELETE FROM conflict WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
                 remove_record(tx, table_id, &id)?;
@@ -945,7 +952,17 @@ impl Store {
                     }
                     enqueue("create", Some(&values))?;
                     if let Some(existing) = load(tx, table_id, &id)? {
-                        rebuild(tx, table_id, &searchable, existing.rid, &id, None)?;
+                        // The record may be back (another device re-created it and this device
+                        // pulled it): its server copy stays the mirror.
+                        let m = mirror(tx, existing.rid)?;
+                        rebuild(
+                            tx,
+                            table_id,
+                            &searchable,
+                            existing.rid,
+                            &id,
+                            m.as_ref().map(|(v, e)| (v, e.as_deref())),
+                        )?;
                     }
                     return Ok(());
                 }

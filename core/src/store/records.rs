@@ -243,7 +243,10 @@ pub(crate) fn pending_changes(conn: &Connection, table_id: i64, id: &str) -> Res
 }
 
 /// The server copy (mirror) of a record: `data` while synced, `server_data` while local edits
-/// are pending, nothing for a record created locally and not pushed yet.
+/// are pending, nothing for a record created locally and not pushed yet. A local (re-)create
+/// can have one too: another device re-created the record with the same id and this device
+/// pulled it while its own create still waited (refused, parked): the server copy is kept, so
+/// discarding or deleting the local create falls back to it (trials seed 10051035586216306381).
 pub(crate) fn mirror(conn: &Connection, rid: i64) -> Result<Option<(Values, Option<String>)>> {
     let (state, data, server, etag): (i64, String, Option<String>, Option<String>) =
         conn.query_row("SELECT state, json(data), json(server_data), etag FROM record WHERE rid = ?1", [rid], |r| {
@@ -251,7 +254,6 @@ pub(crate) fn mirror(conn: &Connection, rid: i64) -> Result<Option<(Values, Opti
         })?;
     Ok(match RecordState::from_code(state)? {
         RecordState::Synced => Some((from_json(&data)?, etag)),
-        RecordState::Created => None,
         _ => server.map(|s| from_json(&s)).transpose()?.map(|v| (v, etag)),
     })
 }
@@ -558,21 +560,23 @@ impl Store {
                 params![table_id, id],
                 |r| r.get(0),
             )?;
+            let mirror = mirror(tx, existing.rid)?;
             // A local create never sent (or refused: parked) is not on the server: the record
             // simply disappears. Once its create was sent, the outcome may be "created" (a lost
-            // answer), so the delete goes to the server like any other.
-            if existing.state == RecordState::Created && sent == 0 {
+            // answer), so the delete goes to the server like any other; so does a delete of a
+            // re-create whose record the server has again (another device re-created it and
+            // this device pulled it: `mirror`).
+            if existing.state == RecordState::Created && sent == 0 && mirror.is_none() {
                 tx.execute("DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2", params![table_id, id])?;
                 fts_delete(tx, table_id, existing.rid)?;
                 tx.execute("DELETE FROM record WHERE rid = ?1", [existing.rid])?;
                 return Ok(());
             }
-            let mirror = mirror(tx, existing.rid)?;
-            // A delete supersedes updates known not to be applied (pending or parked), never one
-            // in flight.
+            // A delete supersedes changes known not to be applied (pending or parked: updates,
+            // and a re-create of a record the server has again), never one in flight.
             tx.execute(
                 "DELETE FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND state IN ('pending', 'parked') \
-                 AND op = 'update'",
+                 AND op IN ('update', 'create')",
                 params![table_id, id],
             )?;
             // The user's delete is their newest decision about the record: it closes the open
