@@ -180,6 +180,7 @@ impl OutpostClient {
                 attempts_left: i32::try_from(s.attempts_left).unwrap_or(i32::MAX),
                 retry_after_s: s.retry_after_s.map(i64_of),
                 has_platform_slot: s.has_platform_slot,
+                password_refused: s.password_refused,
             })
         })
     }

@@ -44,6 +44,8 @@ pub enum OutpostError {
     WrongPassword { attempts_left: i32 },
     #[error("too many wrong passwords: try again in {retry_after_s} s")]
     LockedOut { retry_after_s: i64 },
+    #[error("too many wrong passwords: the offline password is disabled")]
+    PasswordRefused,
     #[error("the vault was wiped after too many wrong passwords")]
     Wiped,
     #[error("corrupt: {what}")]
@@ -126,6 +128,7 @@ impl From<Error> for OutpostError {
         match e {
             Error::WrongPassword { attempts_left } => O::WrongPassword { attempts_left: i32_of(attempts_left) },
             Error::LockedOut { retry_after_s } => O::LockedOut { retry_after_s: i64_of(retry_after_s) },
+            Error::PasswordRefused => O::PasswordRefused,
             Error::Wiped => O::Wiped,
             Error::Corrupt { what } => O::Corrupt { what },
             Error::NewerFormat { found, supported } => {

@@ -78,6 +78,10 @@ pub struct VaultOptions {
     /// What happens then (`None`: delays from 30 s up to a day).
     #[uniffi(default = None)]
     pub on_limit: Option<OnLimit>,
+    /// With a delay: wrong passwords in a row after which no password is accepted at all, until
+    /// a biometric unlock or a wipe (`None`: 50, or `max_attempts` if larger).
+    #[uniffi(default = None)]
+    pub refuse_after: Option<i32>,
     /// Keep SQLite's 32-byte header in plaintext (needed on iOS for background work; `None`: on
     /// iOS only).
     #[uniffi(default = None)]
@@ -91,6 +95,10 @@ impl VaultOptions {
             o.kdf = k.to_core()?;
         }
         o.lockout.max_attempts = u32_of(self.max_attempts, "max_attempts")?;
+        o.lockout.refuse_after = match self.refuse_after {
+            Some(n) => u32_of(n, "refuse_after")?,
+            None => outpost_core::DEFAULT_REFUSE_AFTER.max(o.lockout.max_attempts),
+        };
         if let Some(limit) = self.on_limit {
             o.lockout.on_limit = match limit {
                 OnLimit::Delay { base_s, max_s } => {
@@ -115,6 +123,10 @@ pub struct VaultStatus {
     pub retry_after_s: Option<i64>,
     /// Whether biometric (platform-key) unlock is enrolled.
     pub has_platform_slot: bool,
+    /// The refusal limit is reached: passwords are no longer accepted (`PasswordRefused`).
+    /// Offer biometric unlock if enrolled, else a wipe.
+    #[uniffi(default = false)]
+    pub password_refused: bool,
 }
 
 /// The signed-in account.

@@ -953,13 +953,24 @@ fn lock(dir: &Path, json: bool) -> Res {
     let st = Vault::status(dir, &OpenOptions::default())?;
     emit(
         json,
-        serde_json::json!({"locked": true, "attempts_left": st.attempts_left, "retry_after_s": st.retry_after_s}),
+        serde_json::json!({
+            "locked": true,
+            "attempts_left": st.attempts_left,
+            "retry_after_s": st.retry_after_s,
+            "password_refused": st.password_refused,
+        }),
         || {
             format!(
                 "The vault is locked. The CLI opens it only for the duration of a command, so nothing stays unlocked.\n\
-                 Wrong passwords left before the lockout policy applies: {}{}",
+                 Wrong passwords left before the lockout policy applies: {}{}{}",
                 st.attempts_left,
-                st.retry_after_s.map(|s| format!(" (locked out for {s} s)")).unwrap_or_default()
+                st.retry_after_s.map(|s| format!(" (locked out for {s} s)")).unwrap_or_default(),
+                if st.password_refused {
+                    " (too many wrong passwords: the offline password is disabled; wipe the vault, or unlock it \
+                     with its platform key in the app)"
+                } else {
+                    ""
+                }
             )
         },
     );

@@ -53,6 +53,12 @@ pub enum Error {
         /// Seconds until the next attempt is accepted.
         retry_after_s: u64,
     },
+    /// The delay policy's refusal limit is reached (`LockoutPolicy::refuse_after` wrong
+    /// passwords in a row): no password is tried any more, whatever the clocks say. A verified
+    /// platform (biometric) unlock opens the vault and resets the count; otherwise the vault can
+    /// only be wiped (sign in and sync again).
+    #[error("too many wrong passwords: the offline password is disabled")]
+    PasswordRefused,
     /// The wipe policy applied after too many wrong passwords: the vault's files are gone.
     /// Start again with a new vault (sign in and sync).
     #[error("the vault was wiped after too many wrong passwords")]

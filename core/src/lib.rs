@@ -13,6 +13,7 @@ pub use auth::{
     SignInRequest, TokenFuture, TokenProvider, TokenRequest,
 };
 pub use error::{Error, Result, ServerDetails};
+pub use outpost_wire::keyslot::DEFAULT_REFUSE_AFTER;
 pub use store::{
     parse_filter, Conflict, ConflictKind, Cursor, Filter, OrderBy, OutboxEntry, OutboxOp, OutboxState, Page, PushError,
     Query, Record, RecordState, RefusalReason, Resolution, SearchHit, ServerRow, Store, TableSpec, Value, Values,

@@ -1,7 +1,8 @@
 //! Golden vaults: one per released keyslot/schema format, committed under `tests/fixtures/`,
 //! must keep opening (with the password and with the platform slot) in every later version.
-//! Regenerate only when adding a *new* format: `OUTPOST_WRITE_GOLDEN=1 cargo test -p
-//! outpost-core --test golden -- --ignored write_golden_v1` (never overwrite an old one).
+//! Add one only for a *new* format: `OUTPOST_WRITE_GOLDEN=1 cargo test -p outpost-core --test
+//! golden -- --ignored write_golden_v2` (never overwrite an old one). An old format is migrated
+//! to the current one at the first unlock; the tests check that too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
@@ -20,11 +21,12 @@ fn fixture(name: &str) -> PathBuf {
 
 #[test]
 #[ignore = "writes the fixture; run by hand when a new format is released"]
-fn write_golden_v1() {
+fn write_golden_v2() {
     if std::env::var("OUTPOST_WRITE_GOLDEN").is_err() {
         return;
     }
-    let dir = fixture("golden-v1");
+    // The same content as golden-v1, written by keyslot format 2.
+    let dir = fixture("golden-v2");
     assert!(!dir.join("outpost.keys").exists(), "never overwrite a golden vault");
     let vault = Vault::create(&dir, GOLDEN_PASSWORD, &fast_options(TestClock::at(1_795_000_000))).unwrap();
     vault.add_platform_slot(&TestPlatformKey::new(0x42)).unwrap();
@@ -43,11 +45,27 @@ fn write_golden_v1() {
     vault.lock().unwrap();
 }
 
+fn keyslot_version(dir: &Path) -> u16 {
+    let b = std::fs::read(dir.join("outpost.keys")).unwrap();
+    u16::from_le_bytes([b[8], b[9]])
+}
+
 #[test]
-fn golden_vault_v1_opens() {
+fn golden_vault_v1_opens_and_is_migrated() {
+    assert_eq!(keyslot_version(&fixture("golden-v1")), 1);
+    check_golden("golden-v1");
+}
+
+#[test]
+fn golden_vault_v2_opens() {
+    assert_eq!(keyslot_version(&fixture("golden-v2")), 2);
+    check_golden("golden-v2");
+}
+
+fn check_golden(name: &str) {
     for use_platform in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        copy_dir(&fixture("golden-v1"), dir.path());
+        copy_dir(&fixture(name), dir.path());
         let o = OpenOptions::default();
         let vault = if use_platform {
             Vault::unlock_with_platform(dir.path(), &TestPlatformKey::new(0x42), &o).unwrap()
@@ -62,5 +80,16 @@ fn golden_vault_v1_opens() {
         assert_eq!(r.values["revenue"], Value::Decimal("1234567890123.4567".into()));
         assert_eq!(s.search("accounts", "olwerke", 5).unwrap().len(), 1);
         assert_eq!(s.search("accounts", "edited", 5).unwrap().len(), 1);
+        vault.lock().unwrap();
+        // Rewritten in the current format, and it opens again both ways; the lockout settings
+        // read from the old file are the ones its format implied.
+        assert_eq!(keyslot_version(dir.path()), outpost_wire::keyslot::FORMAT_VERSION);
+        let f = outpost_wire::keyslot::KeyslotFile::decode::<outpost_wire::Error>(
+            &std::fs::read(dir.path().join("outpost.keys")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(f.policy, outpost_core::LockoutPolicy::default());
+        Vault::unlock(dir.path(), GOLDEN_PASSWORD, &o).unwrap().lock().unwrap();
+        Vault::unlock_with_platform(dir.path(), &TestPlatformKey::new(0x42), &o).unwrap().lock().unwrap();
     }
 }

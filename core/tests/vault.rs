@@ -25,8 +25,8 @@ fn reseal(bytes: &mut Vec<u8>) {
 }
 
 // Offsets from docs/keyslot-format.md for a file whose first slot is a password slot.
-const SLOT0_KDF_M: usize = 119;
-const SLOT0_KDF_T: usize = 123;
+const SLOT0_KDF_M: usize = 123;
+const SLOT0_KDF_T: usize = 127;
 
 #[test]
 fn create_lock_unlock_round_trip() {
@@ -81,7 +81,11 @@ fn delay_policy_on_injectable_clock() {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::at(5_000);
     let opts = CreateOptions {
-        lockout: LockoutPolicy { max_attempts: 3, on_limit: OnLimit::Delay { base_s: 60, max_s: 3600 } },
+        lockout: LockoutPolicy {
+            max_attempts: 3,
+            on_limit: OnLimit::Delay { base_s: 60, max_s: 3600 },
+            refuse_after: 50,
+        },
         ..fast_options(clock.clone())
     };
     Vault::create(dir.path(), PASSWORD, &opts).unwrap().lock().unwrap();
@@ -108,7 +112,7 @@ fn wipe_policy_deletes_the_vault() {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::at(0);
     let opts = CreateOptions {
-        lockout: LockoutPolicy { max_attempts: 2, on_limit: OnLimit::Wipe },
+        lockout: LockoutPolicy { max_attempts: 2, on_limit: OnLimit::Wipe, refuse_after: 2 },
         ..fast_options(clock.clone())
     };
     Vault::create(dir.path(), PASSWORD, &opts).unwrap().lock().unwrap();
@@ -296,7 +300,7 @@ fn newer_keyslot_format_is_reported() {
     reseal(&mut b);
     std::fs::write(keys_path(dir.path()), &b).unwrap();
     let o = open_options(TestClock::at(1_000_000));
-    assert_eq!(Vault::unlock(dir.path(), PASSWORD, &o).unwrap_err(), Error::NewerFormat { found: 9, supported: 1 });
+    assert_eq!(Vault::unlock(dir.path(), PASSWORD, &o).unwrap_err(), Error::NewerFormat { found: 9, supported: 2 });
 }
 
 #[test]
@@ -539,7 +543,11 @@ fn racing_unlocks_and_password_changes_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let pw = |i: usize| format!("password {i}").into_bytes();
     let options = CreateOptions {
-        lockout: LockoutPolicy { max_attempts: 1_000_000, on_limit: OnLimit::Delay { base_s: 30, max_s: 60 } },
+        lockout: LockoutPolicy {
+            max_attempts: 1_000_000,
+            on_limit: OnLimit::Delay { base_s: 30, max_s: 60 },
+            refuse_after: 1_000_000,
+        },
         ..fast_options(std::sync::Arc::new(outpost_core::SystemClock))
     };
     Vault::create(dir.path(), &pw(0), &options).unwrap().lock().unwrap();
@@ -661,7 +669,7 @@ fn a_verified_platform_unlock_resets_the_wrong_password_count() {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::at(0);
     let opts = CreateOptions {
-        lockout: LockoutPolicy { max_attempts: 5, on_limit: OnLimit::Wipe },
+        lockout: LockoutPolicy { max_attempts: 5, on_limit: OnLimit::Wipe, refuse_after: 5 },
         ..fast_options(clock.clone())
     };
     let vault = Vault::create(dir.path(), PASSWORD, &opts).unwrap();
@@ -676,4 +684,150 @@ fn a_verified_platform_unlock_resets_the_wrong_password_count() {
     assert_eq!(Vault::status(dir.path(), &o).unwrap().attempts_left, 5);
     assert_eq!(Vault::unlock(dir.path(), b"typo", &o).unwrap_err(), Error::WrongPassword { attempts_left: 4 });
     Vault::unlock(dir.path(), PASSWORD, &o).unwrap();
+}
+
+// Issue 16, defect 2: the delay lockout counted on a clock the user cannot set, and a ceiling.
+
+/// Reproduces the defect: 10 wrong passwords, then the clock moved +26 days; before, every try
+/// ran the KDF and the right password opened the vault and reset the counter.
+#[test]
+fn moving_the_wall_clock_does_not_end_a_lockout() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TwoClocks::at(1_800_000_000, 5_000);
+    Vault::create(dir.path(), PASSWORD, &fast_options(clock.clone())).unwrap().lock().unwrap();
+    let o = open_options(clock.clone());
+    for i in 0..9 {
+        assert_eq!(Vault::unlock(dir.path(), b"guess", &o).unwrap_err(), Error::WrongPassword { attempts_left: 9 - i });
+    }
+    assert_eq!(Vault::unlock(dir.path(), b"guess", &o).unwrap_err(), Error::LockedOut { retry_after_s: 30 });
+    clock.pass(5);
+    for days in [1, 7, 26, 400] {
+        clock.set_wall(1_800_000_005 + days * 86_400);
+        assert_eq!(Vault::unlock(dir.path(), PASSWORD, &o).unwrap_err(), Error::LockedOut { retry_after_s: 25 });
+        assert_eq!(Vault::status(dir.path(), &o).unwrap().retry_after_s, Some(25));
+    }
+    // A reboot keeps the wait left at the last look, minus the time since the boot.
+    clock.reboot(10);
+    assert_eq!(Vault::unlock(dir.path(), PASSWORD, &o).unwrap_err(), Error::LockedOut { retry_after_s: 15 });
+    // The wall clock set back a year: the wait is not extended either.
+    clock.set_wall(1_770_000_000);
+    assert_eq!(Vault::unlock(dir.path(), PASSWORD, &o).unwrap_err(), Error::LockedOut { retry_after_s: 15 });
+    clock.pass(15);
+    Vault::unlock(dir.path(), PASSWORD, &o).unwrap().lock().unwrap();
+    assert_eq!(Vault::status(dir.path(), &o).unwrap().attempts_left, 10);
+}
+
+/// Past `refuse_after` wrong passwords in a row, no password is tried (not even the right
+/// one), whatever the clocks do; a verified platform unlock resets the count.
+#[test]
+fn the_refusal_limit_holds_until_a_platform_unlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TwoClocks::at(1_800_000_000, 100);
+    let opts = CreateOptions {
+        lockout: LockoutPolicy { max_attempts: 2, on_limit: OnLimit::Delay { base_s: 1, max_s: 4 }, refuse_after: 6 },
+        ..fast_options(clock.clone())
+    };
+    let vault = Vault::create(dir.path(), PASSWORD, &opts).unwrap();
+    let platform = TestPlatformKey::new(3);
+    vault.add_platform_slot(&platform).unwrap();
+    vault.lock().unwrap();
+    let o = open_options(clock.clone());
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        seen.push(Vault::unlock(dir.path(), b"guess", &o).unwrap_err());
+        clock.pass(10);
+    }
+    assert_eq!(
+        seen,
+        [
+            Error::WrongPassword { attempts_left: 1 },
+            Error::LockedOut { retry_after_s: 1 },
+            Error::LockedOut { retry_after_s: 2 },
+            Error::LockedOut { retry_after_s: 4 },
+            Error::LockedOut { retry_after_s: 4 },
+            Error::PasswordRefused
+        ]
+    );
+    for _ in 0..3 {
+        clock.pass(86_400);
+        assert_eq!(Vault::unlock(dir.path(), PASSWORD, &o).unwrap_err(), Error::PasswordRefused);
+    }
+    let status = Vault::status(dir.path(), &o).unwrap();
+    assert!(status.password_refused && status.has_platform_slot);
+    // The refusals were not counted as attempts (no KDF ran, nothing grew).
+    Vault::unlock_with_platform(dir.path(), &platform, &o).unwrap().lock().unwrap();
+    assert!(!Vault::status(dir.path(), &o).unwrap().password_refused);
+    Vault::unlock(dir.path(), PASSWORD, &o).unwrap().lock().unwrap();
+}
+
+#[test]
+fn a_refusal_limit_below_the_attempt_limit_is_refused_at_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = CreateOptions {
+        lockout: LockoutPolicy { max_attempts: 5, on_limit: OnLimit::Delay { base_s: 1, max_s: 4 }, refuse_after: 4 },
+        ..fast_options(TestClock::at(0))
+    };
+    assert!(matches!(Vault::create(dir.path(), PASSWORD, &opts), Err(Error::InvalidArgument { .. })));
+}
+
+// Issue 16, defect 3: the header's policy and KDF target, re-sealed by someone without the key.
+
+fn edit_keyslot_file(dir: &Path, edit: impl FnOnce(&mut outpost_wire::keyslot::KeyslotFile)) {
+    let mut f =
+        outpost_wire::keyslot::KeyslotFile::decode::<outpost_wire::Error>(&std::fs::read(keys_path(dir)).unwrap())
+            .unwrap();
+    edit(&mut f);
+    std::fs::write(keys_path(dir), f.encode()).unwrap();
+}
+
+fn read_keyslot_file(dir: &Path) -> outpost_wire::keyslot::KeyslotFile {
+    outpost_wire::keyslot::KeyslotFile::decode::<outpost_wire::Error>(&std::fs::read(keys_path(dir)).unwrap()).unwrap()
+}
+
+/// Reproduces the defect: `target_kdf` downgraded to the floor and the wipe policy turned into
+/// a delay, with the checksums recomputed (no secret needed); before, the next password change
+/// wrote a slot at the downgraded cost and the weakened policy stayed.
+#[test]
+fn a_weakened_header_is_put_back_after_unlock_and_never_used_for_a_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let strong = KdfParams { m_kib: 24 * 1024, t: 3, p: 1 };
+    let opts = CreateOptions {
+        kdf: strong,
+        lockout: LockoutPolicy { max_attempts: 3, on_limit: OnLimit::Wipe, refuse_after: 3 },
+        ..fast_options(TestClock::at(1_000_000))
+    };
+    Vault::create(dir.path(), PASSWORD, &opts).unwrap().lock().unwrap();
+    let authentic = read_keyslot_file(dir.path());
+    edit_keyslot_file(dir.path(), |f| {
+        f.target_kdf = KdfParams::FLOOR;
+        f.policy = LockoutPolicy {
+            max_attempts: 1_000,
+            on_limit: OnLimit::Delay { base_s: 1, max_s: 1 },
+            refuse_after: 1_000,
+        };
+    });
+    let o = open_options(TestClock::at(1_000_000));
+    let vault = Vault::unlock(dir.path(), PASSWORD, &o).unwrap();
+    let after = read_keyslot_file(dir.path());
+    assert_eq!((after.policy, after.target_kdf), (authentic.policy, authentic.target_kdf));
+    vault.change_password(PASSWORD, b"a new password").unwrap();
+    let slot_kdf = |f: &outpost_wire::keyslot::KeyslotFile| match &f.slots[0].kind {
+        outpost_wire::keyslot::SlotKind::Password { kdf, .. } => *kdf,
+        outpost_wire::keyslot::SlotKind::Platform { .. } => panic!("slot 0 is a password slot"),
+    };
+    assert_eq!(slot_kdf(&read_keyslot_file(dir.path())), strong);
+    vault.lock().unwrap();
+    // The same through a platform unlock.
+    let vault = Vault::unlock(dir.path(), b"a new password", &o).unwrap();
+    let platform = TestPlatformKey::new(9);
+    vault.add_platform_slot(&platform).unwrap();
+    vault.lock().unwrap();
+    edit_keyslot_file(dir.path(), |f| f.policy.on_limit = OnLimit::Delay { base_s: 1, max_s: 1 });
+    Vault::unlock_with_platform(dir.path(), &platform, &o).unwrap().lock().unwrap();
+    assert_eq!(read_keyslot_file(dir.path()).policy, authentic.policy);
+    // With the wipe policy back, three wrong passwords wipe, as the owner chose.
+    for _ in 0..2 {
+        assert!(matches!(Vault::unlock(dir.path(), b"guess", &o), Err(Error::WrongPassword { .. })));
+    }
+    assert_eq!(Vault::unlock(dir.path(), b"guess", &o).unwrap_err(), Error::Wiped);
 }

@@ -18,8 +18,14 @@ use crate::error::{Error, Result};
 
 /// First eight bytes of every keyslot file, whatever its version.
 pub const MAGIC: &[u8; 8] = b"OUTPOSTK";
-/// The format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format this build writes, and the newest it reads (it reads 1 and 2; it writes 2).
+pub const FORMAT_VERSION: u16 = 2;
+/// The version number a password slot's associated data carries. It stays 1 in format 2 (the
+/// slot layout did not change), so slots wrapped under format 1 still open after a migration.
+pub const SLOT_AAD_VERSION: u16 = 1;
+/// The default of [`LockoutPolicy::refuse_after`], and what a format-1 file (which has no such
+/// field) is read with: 50 wrong passwords in a row, or `max_attempts` if that is larger.
+pub const DEFAULT_REFUSE_AFTER: u32 = 50;
 /// Larger files are refused before parsing.
 pub const MAX_FILE_LEN: usize = 1 << 20;
 const MAX_SLOTS: usize = 32;
@@ -106,11 +112,20 @@ pub struct LockoutPolicy {
     pub max_attempts: u32,
     /// What happens then.
     pub on_limit: OnLimit,
+    /// With [`OnLimit::Delay`]: wrong passwords in a row after which no password is tried at
+    /// all (≥ `max_attempts`), until a verified platform unlock resets the count or the vault is
+    /// wiped. A hard ceiling on guesses through the app, whatever the clocks say. Ignored with
+    /// [`OnLimit::Wipe`] (the vault is gone at `max_attempts`).
+    pub refuse_after: u32,
 }
 
 impl Default for LockoutPolicy {
     fn default() -> Self {
-        LockoutPolicy { max_attempts: 10, on_limit: OnLimit::Delay { base_s: 30, max_s: 24 * 3600 } }
+        LockoutPolicy {
+            max_attempts: 10,
+            on_limit: OnLimit::Delay { base_s: 30, max_s: 24 * 3600 },
+            refuse_after: DEFAULT_REFUSE_AFTER,
+        }
     }
 }
 
@@ -123,6 +138,11 @@ pub struct Counter {
     pub last_seen_unix: i64,
     /// No attempt is accepted before this time (0 = not locked).
     pub locked_until_unix: i64,
+    /// The boot clock (seconds since boot, counting sleep) at the latest observation; 0 = none
+    /// (no boot clock on this platform, or a format-1 file). Format 2.
+    pub boot_seen_s: u64,
+    /// Seconds of the lockout still to wait at that observation. Format 2.
+    pub wait_left_s: u64,
 }
 
 const KIND_PASSWORD: u8 = 1;
@@ -262,6 +282,10 @@ pub struct KeyslotFile {
     pub rotation: Option<Rotation>,
     /// Wrong-password counter.
     pub counter: Counter,
+    /// SHA-256("outpost/account/v2" ‖ vault_id ‖ tenant id ‖ 0x00 ‖ object id) of the account
+    /// the vault is bound to, once bound. Format 2; lets a locked vault recognise its owner's
+    /// sign-in without the key.
+    pub account_hash: Option<[u8; 32]>,
 }
 
 /// First 16 bytes of SHA-256("outpost/dek-check/v1" ‖ vault_id ‖ DEK).
@@ -281,12 +305,12 @@ fn first16(d: &[u8]) -> [u8; 16] {
     out
 }
 
-/// Associated data of a password slot: binds the wrapped key to this file version, this vault,
+/// Associated data of a password slot: binds the wrapped key to the slot format, this vault,
 /// this slot, its generation and its KDF parameters, so an edited or swapped header fails.
 pub fn slot_aad(vault_id: &[u8; 16], slot_id: u8, generation: u32, kdf: &KdfParams, salt: &[u8; 16]) -> Vec<u8> {
     let mut w = Vec::with_capacity(64);
     w.extend_from_slice(MAGIC);
-    w.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    w.extend_from_slice(&SLOT_AAD_VERSION.to_le_bytes());
     w.extend_from_slice(vault_id);
     w.push(slot_id);
     w.push(KIND_PASSWORD);
@@ -332,14 +356,34 @@ pub fn seal(body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn counter_checksum(vault_id: &[u8; 16], c: &Counter) -> [u8; 16] {
+fn counter_checksum(version: u16, vault_id: &[u8; 16], c: &Counter) -> [u8; 16] {
     let mut h = Sha256::new();
-    h.update(b"outpost/counter/v1");
+    if version == 1 {
+        h.update(b"outpost/counter/v1");
+    } else {
+        h.update(b"outpost/counter/v2");
+    }
     h.update(vault_id);
     h.update(c.failed.to_le_bytes());
     h.update(c.last_seen_unix.to_le_bytes());
     h.update(c.locked_until_unix.to_le_bytes());
+    if version >= 2 {
+        h.update(c.boot_seen_s.to_le_bytes());
+        h.update(c.wait_left_s.to_le_bytes());
+    }
     first16(&h.finalize())
+}
+
+/// The account hash a vault bound to `tenant_id` / `object_id` records (see
+/// [`KeyslotFile::account_hash`]).
+pub fn account_hash(vault_id: &[u8; 16], tenant_id: &str, object_id: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"outpost/account/v2");
+    h.update(vault_id);
+    h.update(tenant_id.as_bytes());
+    h.update([0u8]);
+    h.update(object_id.as_bytes());
+    h.finalize().into()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -355,6 +399,9 @@ impl Writer {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
     fn i64(&mut self, v: i64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
     fn bytes(&mut self, v: &[u8]) {
@@ -422,6 +469,7 @@ impl KeyslotFile {
             }
         }
         w.kdf(&self.target_kdf);
+        w.u32(self.policy.refuse_after);
         // Slots
         w.u8(self.slots.len() as u8);
         for s in &self.slots {
@@ -445,7 +493,17 @@ impl KeyslotFile {
         w.u32(c.failed);
         w.i64(c.last_seen_unix);
         w.i64(c.locked_until_unix);
-        w.bytes(&counter_checksum(&self.vault_id, c));
+        w.u64(c.boot_seen_s);
+        w.u64(c.wait_left_s);
+        w.bytes(&counter_checksum(FORMAT_VERSION, &self.vault_id, c));
+        // Account binding
+        match &self.account_hash {
+            None => w.u8(0),
+            Some(h) => {
+                w.u8(1);
+                w.bytes(h);
+            }
+        }
         seal(&w.0)
     }
 
@@ -484,7 +542,7 @@ impl KeyslotFile {
         if version == 0 {
             return Err(Error::corrupt(format!("{WHAT}: version 0")));
         }
-        let mut r = Reader { buf: body, pos: 10 };
+        let mut r = Reader { buf: body, pos: 10, version };
         let file = r.file().map_err(|field| Error::corrupt(format!("{WHAT}: {field}")))?;
         if r.pos != body.len() {
             return Err(Error::corrupt(format!("{WHAT}: trailing bytes")));
@@ -499,6 +557,8 @@ impl KeyslotFile {
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// The file's format version (1 or 2).
+    version: u16,
 }
 
 type Field = &'static str;
@@ -522,6 +582,9 @@ impl<'a> Reader<'a> {
     }
     fn i64(&mut self, field: Field) -> std::result::Result<i64, Field> {
         Ok(i64::from_le_bytes(self.arr(field)?))
+    }
+    fn u64(&mut self, field: Field) -> std::result::Result<u64, Field> {
+        Ok(u64::from_le_bytes(self.arr(field)?))
     }
     fn kdf(&mut self) -> std::result::Result<KdfParams, Field> {
         if self.u8("kdf algorithm")? != KDF_ARGON2ID_V13 {
@@ -607,6 +670,17 @@ impl<'a> Reader<'a> {
             return Err("attempt limit");
         }
         let target_kdf = self.kdf()?;
+        let refuse_after = if self.version >= 2 {
+            self.u32("refusal limit")?
+        } else {
+            match on_limit {
+                OnLimit::Delay { .. } => DEFAULT_REFUSE_AFTER.max(max_attempts),
+                OnLimit::Wipe => max_attempts,
+            }
+        };
+        if refuse_after < max_attempts {
+            return Err("refusal limit");
+        }
         let slots = self.slots(false)?;
         let rotation = match self.u8("rotation flag")? {
             0 => None,
@@ -617,26 +691,41 @@ impl<'a> Reader<'a> {
             }),
             _ => return Err("rotation flag"),
         };
-        let counter = Counter {
+        let mut counter = Counter {
             failed: self.u32("attempt counter")?,
             last_seen_unix: self.i64("attempt clock")?,
             locked_until_unix: self.i64("lockout deadline")?,
+            ..Counter::default()
         };
+        if self.version >= 2 {
+            counter.boot_seen_s = self.u64("attempt boot clock")?;
+            counter.wait_left_s = self.u64("lockout wait left")?;
+        }
         let sum: [u8; 16] = self.arr("counter checksum")?;
-        if sum != counter_checksum(&vault_id, &counter) {
+        if sum != counter_checksum(self.version, &vault_id, &counter) {
             return Err("counter checksum");
         }
+        let account_hash = if self.version >= 2 {
+            match self.u8("account flag")? {
+                0 => None,
+                1 => Some(self.arr("account hash")?),
+                _ => return Err("account flag"),
+            }
+        } else {
+            None
+        };
         Ok(KeyslotFile {
             vault_id,
             created_unix,
             key_generation,
             dek_check,
             db,
-            policy: LockoutPolicy { max_attempts, on_limit },
+            policy: LockoutPolicy { max_attempts, on_limit, refuse_after },
             target_kdf,
             slots,
             rotation,
             counter,
+            account_hash,
         })
     }
 }
@@ -663,7 +752,14 @@ mod tests {
                 Slot { id: 1, key_generation: 1, kind: SlotKind::Platform { blob: vec![5; 40] } },
             ],
             rotation: None,
-            counter: Counter { failed: 2, last_seen_unix: 1_700_000_100, locked_until_unix: 0 },
+            counter: Counter {
+                failed: 2,
+                last_seen_unix: 1_700_000_100,
+                locked_until_unix: 0,
+                boot_seen_s: 77,
+                wait_left_s: 30,
+            },
+            account_hash: Some([6; 32]),
         }
     }
 
@@ -675,6 +771,56 @@ mod tests {
         g.rotation = Some(Rotation { to_generation: 2, new_dek_check: [8; 16], entries: vec![g.slots[1].clone()] });
         g.policy.on_limit = OnLimit::Wipe;
         assert_eq!(KeyslotFile::decode::<Error>(&g.encode()).unwrap(), g);
+    }
+
+    /// The format-1 layout, written the way format-1 builds wrote it.
+    fn encode_v1(f: &KeyslotFile) -> Vec<u8> {
+        let v2 = f.encode();
+        let mut w = Writer(Vec::new());
+        w.bytes(MAGIC);
+        w.0.extend_from_slice(&1u16.to_le_bytes());
+        // Everything up to and including the target KDF is laid out as in format 2.
+        let header_len = 16 + 8 + 4 + 16 + (1 + 4 + 4 + 1 + 1 + 4 + 16) + (4 + 1 + 4 + 4) + 13;
+        w.bytes(&v2[10..10 + header_len]);
+        // No refusal limit; slots and rotation unchanged.
+        let rest_start = 10 + header_len + 4;
+        let counter_len = 4 + 8 + 8 + 8 + 8 + 16;
+        let account_len = if f.account_hash.is_some() { 33 } else { 1 };
+        let rest_end = v2.len() - 32 - account_len - counter_len;
+        w.bytes(&v2[rest_start..rest_end]);
+        let c = &f.counter;
+        w.u32(c.failed);
+        w.i64(c.last_seen_unix);
+        w.i64(c.locked_until_unix);
+        w.bytes(&counter_checksum(1, &f.vault_id, c));
+        seal(&w.0)
+    }
+
+    #[test]
+    fn format_1_reads_with_the_defaults_of_its_missing_fields() {
+        let mut f = sample();
+        f.counter.boot_seen_s = 0;
+        f.counter.wait_left_s = 0;
+        f.account_hash = None;
+        f.policy.refuse_after = DEFAULT_REFUSE_AFTER;
+        let v1 = encode_v1(&f);
+        assert_eq!(u16::from_le_bytes([v1[8], v1[9]]), 1);
+        assert_eq!(KeyslotFile::decode::<Error>(&v1).unwrap(), f);
+        // A wipe policy reads with the refusal limit at the attempt limit; a large attempt
+        // limit raises the refusal limit with it.
+        f.policy = LockoutPolicy { max_attempts: 3, on_limit: OnLimit::Wipe, refuse_after: 3 };
+        assert_eq!(KeyslotFile::decode::<Error>(&encode_v1(&f)).unwrap(), f);
+        f.policy = LockoutPolicy { max_attempts: 500, refuse_after: 500, ..LockoutPolicy::default() };
+        assert_eq!(KeyslotFile::decode::<Error>(&encode_v1(&f)).unwrap(), f);
+        // Slots keep their associated data across the format change.
+        assert_eq!(&slot_aad(&[1; 16], 0, 1, &KdfParams::FLOOR, &[2; 16])[8..10], &1u16.to_le_bytes());
+    }
+
+    #[test]
+    fn a_refusal_limit_below_the_attempt_limit_is_corrupt() {
+        let mut f = sample();
+        f.policy.refuse_after = f.policy.max_attempts - 1;
+        assert!(matches!(KeyslotFile::decode::<Error>(&f.encode()), Err(Error::Corrupt { .. })));
     }
 
     #[test]
@@ -696,10 +842,10 @@ mod tests {
     fn newer_version_with_valid_checksum() {
         let mut bytes = sample().encode();
         bytes.truncate(bytes.len() - 32);
-        bytes[8] = 2;
+        bytes[8] = 3;
         let sum = Sha256::digest(&bytes);
         bytes.extend_from_slice(&sum);
-        assert!(matches!(KeyslotFile::decode::<Error>(&bytes), Err(Error::NewerFormat { found: 2, .. })));
+        assert!(matches!(KeyslotFile::decode::<Error>(&bytes), Err(Error::NewerFormat { found: 3, .. })));
     }
 
     #[test]

@@ -55,8 +55,13 @@ fn policy() -> impl Strategy<Value = LockoutPolicy> {
             (any::<u32>(), any::<u32>()).prop_map(|(base_s, max_s)| OnLimit::Delay { base_s, max_s }),
             Just(OnLimit::Wipe)
         ],
+        any::<u32>(),
     )
-        .prop_map(|(max_attempts, on_limit)| LockoutPolicy { max_attempts, on_limit })
+        .prop_map(|(max_attempts, on_limit, more)| LockoutPolicy {
+            max_attempts,
+            on_limit,
+            refuse_after: max_attempts.saturating_add(more),
+        })
 }
 
 fn file() -> impl Strategy<Value = KeyslotFile> {
@@ -67,10 +72,20 @@ fn file() -> impl Strategy<Value = KeyslotFile> {
         kdf(),
         slots(1, 6),
         prop::option::of((any::<u32>(), any::<[u8; 16]>(), slots(0, 4))),
-        (any::<u32>(), any::<i64>(), any::<i64>()),
+        (any::<u32>(), any::<i64>(), any::<i64>(), any::<u64>(), any::<u64>()),
+        prop::option::of(any::<[u8; 32]>()),
     )
         .prop_map(
-            |((vault_id, created_unix, key_generation, dek_check), db, policy, target_kdf, slots, rotation, c)| {
+            |(
+                (vault_id, created_unix, key_generation, dek_check),
+                db,
+                policy,
+                target_kdf,
+                slots,
+                rotation,
+                c,
+                account_hash,
+            )| {
                 KeyslotFile {
                     vault_id,
                     created_unix,
@@ -85,7 +100,14 @@ fn file() -> impl Strategy<Value = KeyslotFile> {
                         new_dek_check,
                         entries,
                     }),
-                    counter: Counter { failed: c.0, last_seen_unix: c.1, locked_until_unix: c.2 },
+                    counter: Counter {
+                        failed: c.0,
+                        last_seen_unix: c.1,
+                        locked_until_unix: c.2,
+                        boot_seen_s: c.3,
+                        wait_left_s: c.4,
+                    },
+                    account_hash,
                 }
             },
         )

@@ -317,3 +317,31 @@ def test_host_token_provider(emulator, vault_dir):
         assert not (await client.status()).signed_in
 
     asyncio.run(flow())
+
+
+def test_refused_passwords_as_typed_errors(emulator, vault_dir):
+    """The refusal limit through the bindings: `refuse_after` reaches the core, the refusal is
+    its own exception class, and the status says so (issue 16, defect 2)."""
+
+    async def flow():
+        client = outpost.OutpostClient(vault_dir, emulator.config(outpost))
+        options = outpost.VaultOptions(
+            kdf=FAST_KDF,
+            max_attempts=2,
+            on_limit=outpost.OnLimit.DELAY(base_s=0, max_s=0),
+            refuse_after=3,
+        )
+        await client.create_vault(PASSWORD, options)
+        client.lock()
+        with pytest.raises(outpost.OutpostError.WrongPassword):
+            await client.unlock(b"guess 1")
+        with pytest.raises(outpost.OutpostError.LockedOut):
+            await client.unlock(b"guess 2")
+        with pytest.raises(outpost.OutpostError.PasswordRefused):
+            await client.unlock(b"guess 3")
+        assert client.vault_status().password_refused
+        with pytest.raises(outpost.OutpostError.PasswordRefused):
+            await client.unlock(PASSWORD)
+        assert not client.is_unlocked()
+
+    asyncio.run(flow())

@@ -34,11 +34,11 @@ mod tests {
     fn decode_errors_map_to_corrupt_and_newer_format() {
         let r: Result<KeyslotFile> = KeyslotFile::decode(b"OUTPOSTK");
         assert_eq!(r, Err(Error::Corrupt { what: "keyslot file: not an Outpost keyslot file, or truncated".into() }));
-        let mut bytes = b"OUTPOSTK\x02\x00".to_vec();
+        let mut bytes = b"OUTPOSTK\x03\x00".to_vec();
         let sum = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
         bytes.extend_from_slice(&sum);
         let r: Result<KeyslotFile> = KeyslotFile::decode(&bytes);
-        assert_eq!(r, Err(Error::NewerFormat { found: 2, supported: 1 }));
+        assert_eq!(r, Err(Error::NewerFormat { found: 3, supported: 2 }));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 use self::files::VaultPaths;
 use self::kdf::{KdfParams, KdfParamsExt};
 use self::keyslot::{dek_check, slot_aad, DbSettings, KeyslotFile, Rotation, Slot, SlotKind};
-use self::lockout::{Clock, Counter, CounterRules, Failure, LockoutPolicy};
+use self::lockout::{Clock, Counter, CounterRules, Failure, LockoutPolicy, Now, OnLimit};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -162,6 +162,9 @@ pub struct VaultStatus {
     pub attempts_left: u32,
     /// Seconds to wait before a password is accepted, if locked out.
     pub retry_after_s: Option<u64>,
+    /// The refusal limit is reached: no password is accepted any more (`PasswordRefused`);
+    /// offer platform unlock if there is a platform slot, else a wipe.
+    pub password_refused: bool,
     /// Whether a platform slot exists (offer biometric unlock).
     pub has_platform_slot: bool,
 }
@@ -248,12 +251,78 @@ fn next_slot_id(file: &KeyslotFile) -> Result<u8> {
 }
 
 /// Parameters for a new or re-wrapped password slot: the vault's target, or the library
-/// default if the target no longer meets the floor.
-fn new_slot_params(file: &KeyslotFile) -> KdfParams {
-    if file.target_kdf.meets_floor() {
-        file.target_kdf
-    } else {
-        KdfParams::DEFAULT
+/// default if the target no longer meets the floor; never below the slot it replaces on any
+/// axis (issue 16, defect 3: a downgraded target must not make a password change write a
+/// cheaper slot).
+fn new_slot_params(file: &KeyslotFile, replaced: Option<&KdfParams>) -> KdfParams {
+    let target = if file.target_kdf.meets_floor() { file.target_kdf } else { KdfParams::DEFAULT };
+    match replaced {
+        Some(old) => KdfParams { m_kib: target.m_kib.max(old.m_kib), t: target.t.max(old.t), p: target.p.max(old.p) },
+        None => target,
+    }
+}
+
+/// The database setting that holds the authentic copy of the keyslot file's policy and target
+/// KDF. The keyslot file's copy is needed before the key is known, so nothing protects it but a
+/// checksum anyone can recompute; the database's copy is under SQLCipher's authentication, with
+/// a key only the data key gives (issue 16, defect 3).
+const SETTINGS_RECORD: &str = "keyslot_settings";
+
+fn settings_record(file: &KeyslotFile) -> String {
+    let p = &file.policy;
+    let limit = match p.on_limit {
+        OnLimit::Delay { base_s, max_s } => format!("delay:{base_s}:{max_s}"),
+        OnLimit::Wipe => "wipe".to_owned(),
+    };
+    let k = &file.target_kdf;
+    format!("1;{};{limit};{};{}:{}:{}", p.max_attempts, p.refuse_after, k.m_kib, k.t, k.p)
+}
+
+fn parse_settings_record(s: &str) -> Option<(LockoutPolicy, KdfParams)> {
+    let mut parts = s.split(';');
+    if parts.next()? != "1" {
+        return None;
+    }
+    let max_attempts = parts.next()?.parse().ok()?;
+    let limit: Vec<&str> = parts.next()?.split(':').collect();
+    let on_limit = match limit.as_slice() {
+        ["delay", base, max] => OnLimit::Delay { base_s: base.parse().ok()?, max_s: max.parse().ok()? },
+        ["wipe"] => OnLimit::Wipe,
+        _ => return None,
+    };
+    let refuse_after = parts.next()?.parse().ok()?;
+    let kdf: Vec<u32> = parts.next()?.split(':').map(|n| n.parse().ok()).collect::<Option<_>>()?;
+    let [m_kib, t, p] = kdf.as_slice() else { return None };
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((LockoutPolicy { max_attempts, on_limit, refuse_after }, KdfParams { m_kib: *m_kib, t: *t, p: *p }))
+}
+
+/// After the store opened: compare the keyslot file's policy and target KDF with the authentic
+/// copy in the database, and put the authentic values back if they differ (a weakened policy
+/// or a downgraded target is refused, never adopted). The first unlock of a vault that has no
+/// copy yet (written before format 2) records the file's values.
+fn check_settings(paths: &VaultPaths, file: &mut KeyslotFile, store: &Store) -> Result<()> {
+    match store.setting(SETTINGS_RECORD)? {
+        None => {
+            // Also rewrites a format-1 file as format 2 (a platform unlock writes nothing else).
+            store.set_setting(SETTINGS_RECORD, &settings_record(file))?;
+            paths.write_keys(file)
+        }
+        Some(s) => {
+            let (policy, target_kdf) =
+                parse_settings_record(&s).ok_or_else(|| Error::corrupt("database: keyslot settings record"))?;
+            if policy != file.policy || target_kdf != file.target_kdf {
+                tracing::warn!(
+                    "the keyslot file's lockout policy or KDF target differed from the vault's own record: restored"
+                );
+                file.policy = policy;
+                file.target_kdf = target_kdf;
+                paths.write_keys(file)?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -261,8 +330,14 @@ fn new_slot_params(file: &KeyslotFile) -> KdfParams {
 /// KDF, try every password slot, then reset the counter or apply the policy.
 fn attempt_password(paths: &VaultPaths, clock: &dyn Clock, password: &[u8]) -> Result<(KeyslotFile, Opened)> {
     let mut file = paths.read_keys()?;
-    let now = clock.now_unix();
+    let now = Now::read(clock);
     let clock_changed = file.counter.observe(now);
+    if file.counter.refused(&file.policy) {
+        if clock_changed {
+            paths.write_keys(&file)?;
+        }
+        return Err(Error::PasswordRefused);
+    }
     if let Some(retry_after_s) = file.counter.retry_after(now) {
         if clock_changed {
             paths.write_keys(&file)?;
@@ -300,8 +375,22 @@ fn attempt_password(paths: &VaultPaths, clock: &dyn Clock, password: &[u8]) -> R
                 paths.write_keys(&file)?;
                 Err(Error::LockedOut { retry_after_s })
             }
+            Failure::Refused => {
+                paths.write_keys(&file)?;
+                Err(Error::PasswordRefused)
+            }
         },
     }
+}
+
+/// Fold a clock reading into the persisted counter (under the keyslot lock).
+fn record_observation(paths: &VaultPaths, now: Now) -> Result<()> {
+    let _lock = paths.lock_keys()?;
+    let mut file = paths.read_keys()?;
+    if file.counter.observe(now) {
+        paths.write_keys(&file)?;
+    }
+    Ok(())
 }
 
 /// How the key of a pending rotation is reached from an opened slot.
@@ -391,6 +480,9 @@ impl Vault {
         if options.lockout.max_attempts == 0 {
             return Err(Error::invalid("max_attempts must be at least 1"));
         }
+        if options.lockout.refuse_after < options.lockout.max_attempts {
+            return Err(Error::invalid("refuse_after must be at least max_attempts"));
+        }
         let paths = VaultPaths::new(dir);
         paths.ensure_dir()?;
         let _lock = paths.lock_keys()?;
@@ -407,10 +499,10 @@ impl Vault {
         let salt = random::<16>()?;
         let kek = options.kdf.derive(password, &salt)?;
         let slot = password_slot(&vault_id, 0, 1, options.kdf, &kek, salt, &dek)?;
-        let now = options.clock.now_unix();
+        let now = Now::read(options.clock.as_ref());
         let file = KeyslotFile {
             vault_id,
-            created_unix: now,
+            created_unix: now.unix,
             key_generation: 1,
             dek_check: dek_check(&vault_id, &dek),
             db,
@@ -418,10 +510,13 @@ impl Vault {
             target_kdf: options.kdf,
             slots: vec![slot],
             rotation: None,
-            counter: Counter { last_seen_unix: now, ..Counter::default() },
+            counter: Counter { last_seen_unix: now.unix, boot_seen_s: now.boot_s.unwrap_or(0), ..Counter::default() },
+            account_hash: None,
         };
         let store = Store::open(&paths.db, &dek, &db, true)?;
-        if let Err(e) = paths.write_keys(&file) {
+        if let Err(e) =
+            store.set_setting(SETTINGS_RECORD, &settings_record(&file)).and_then(|()| paths.write_keys(&file))
+        {
             let _ = store.close();
             let _ = paths.remove_db();
             return Err(e);
@@ -451,7 +546,7 @@ impl Vault {
             s.id == opened.slot_id && matches!(&s.kind, SlotKind::Password { kdf, .. } if !kdf.meets_floor())
         });
         if let (Some(i), None) = (weak, &file.rotation) {
-            let params = new_slot_params(&file);
+            let params = new_slot_params(&file, None);
             let salt = random::<16>()?;
             let kek = params.derive(password, &salt)?;
             let gen = file.slots[i].key_generation;
@@ -459,6 +554,10 @@ impl Vault {
         }
         paths.write_keys(&file)?;
         let (dek, store) = open_store(&paths, &mut file, opened.slot_id, opened.dek, SlotSecret::Kek(&opened.kek))?;
+        if let Err(e) = check_settings(&paths, &mut file, &store) {
+            let _ = store.close();
+            return Err(e);
+        }
         Ok(Vault::assemble(paths, options.clock.clone(), dek, store))
     }
 
@@ -497,11 +596,15 @@ impl Vault {
         }
         let (slot_id, dek) = opened.ok_or(last_err)?;
         let (dek, store) = open_store(&paths, &mut file, slot_id, dek, SlotSecret::Platform(provider))?;
+        if let Err(e) = check_settings(&paths, &mut file, &store) {
+            let _ = store.close();
+            return Err(e);
+        }
         // A verified platform unlock (the platform key is the device's, behind its biometric or
         // passcode check, and it opened this vault's key) is the owner: it resets the count of
         // wrong passwords, as a right password does. Otherwise four typos, a fingerprint, then
         // one more typo wiped a vault with a limit of five (issue 16, defect 8).
-        if file.counter.failed != 0 || file.counter.locked_until_unix != 0 {
+        if file.counter.failed != 0 || file.counter.locked_until_unix != 0 || file.counter.wait_left_s != 0 {
             file.counter.succeed();
             if let Err(e) = paths.write_keys(&file) {
                 let _ = store.close();
@@ -517,13 +620,23 @@ impl Vault {
     /// # Errors
     /// `NoVault`, `Corrupt`, `NewerFormat`.
     pub fn status(dir: &Path, options: &OpenOptions) -> Result<VaultStatus> {
-        let file = VaultPaths::new(dir).read_keys()?;
+        let paths = VaultPaths::new(dir);
+        let file = paths.read_keys()?;
         let mut counter = file.counter;
-        let now = options.clock.now_unix();
-        counter.observe(now);
+        let now = Now::read(options.clock.as_ref());
+        let changed = counter.observe(now);
+        let retry_after_s = counter.retry_after(now);
+        if changed && retry_after_s.is_some() {
+            // While locked, record the boot-clock reading: a reboot then loses only the time
+            // since this look, not since the last attempt (the wait is kept, never shortened).
+            if let Err(e) = record_observation(&paths, now) {
+                tracing::warn!(error = %e, "could not record the lockout clock reading");
+            }
+        }
         Ok(VaultStatus {
             attempts_left: counter.attempts_left(&file.policy),
-            retry_after_s: counter.retry_after(now),
+            retry_after_s,
+            password_refused: counter.refused(&file.policy),
             has_platform_slot: file.slots.iter().any(|s| matches!(s.kind, SlotKind::Platform { .. })),
         })
     }
@@ -568,12 +681,16 @@ impl Vault {
         if opened.dek.bytes() != self.dek.bytes() {
             return Err(Error::corrupt("keyslot file: belongs to another database"));
         }
-        let params = new_slot_params(&file);
+        let i =
+            file.slots.iter().position(|s| s.id == opened.slot_id).ok_or_else(|| Error::internal("slot vanished"))?;
+        let replaced = match &file.slots[i].kind {
+            SlotKind::Password { kdf, .. } => Some(*kdf),
+            SlotKind::Platform { .. } => None,
+        };
+        let params = new_slot_params(&file, replaced.as_ref());
         let salt = random::<16>()?;
         let kek = params.derive(new, &salt)?;
         let started = Instant::now();
-        let i =
-            file.slots.iter().position(|s| s.id == opened.slot_id).ok_or_else(|| Error::internal("slot vanished"))?;
         let gen = file.slots[i].key_generation;
         file.slots[i] = password_slot(&file.vault_id, opened.slot_id, gen, params, &kek, salt, &self.dek)?;
         self.paths.write_keys(&file)?;
@@ -778,6 +895,49 @@ mod tests {
 
     fn opts() -> CreateOptions {
         CreateOptions { kdf: KdfParams::FLOOR, ..CreateOptions::default() }
+    }
+
+    /// Issue 16, defect 3: a new slot never goes below the floor nor below the slot it replaces.
+    #[test]
+    fn a_replacing_slot_is_never_cheaper_than_the_one_it_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::create(dir.path(), b"pw", &opts()).unwrap();
+        let mut file = vault.paths.read_keys().unwrap();
+        let strong = KdfParams { m_kib: 65_536, t: 3, p: 4 };
+        file.target_kdf = KdfParams::FLOOR;
+        assert_eq!(new_slot_params(&file, Some(&strong)), strong);
+        assert_eq!(new_slot_params(&file, None), KdfParams::FLOOR);
+        file.target_kdf = KdfParams { m_kib: 1024, t: 1, p: 1 };
+        assert_eq!(new_slot_params(&file, None), KdfParams::DEFAULT);
+        file.target_kdf = KdfParams { m_kib: 32_768, t: 2, p: 1 };
+        assert_eq!(new_slot_params(&file, Some(&KdfParams::FLOOR)), KdfParams { m_kib: 32_768, t: 2, p: 1 });
+        assert_eq!(new_slot_params(&file, Some(&strong)), strong);
+        vault.lock().unwrap();
+    }
+
+    #[test]
+    fn the_settings_record_round_trips_and_refuses_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::create(dir.path(), b"pw", &opts()).unwrap();
+        let mut file = vault.paths.read_keys().unwrap();
+        for policy in [
+            LockoutPolicy::default(),
+            LockoutPolicy { max_attempts: 3, on_limit: OnLimit::Wipe, refuse_after: 3 },
+            LockoutPolicy {
+                max_attempts: u32::MAX,
+                on_limit: OnLimit::Delay { base_s: 0, max_s: u32::MAX },
+                refuse_after: u32::MAX,
+            },
+        ] {
+            file.policy = policy;
+            assert_eq!(parse_settings_record(&settings_record(&file)), Some((policy, file.target_kdf)));
+        }
+        for bad in
+            ["", "2;1;wipe;1;1:1:1", "1;1;wipe;1;1:1", "1;1;wipe;1;1:1:1;x", "1;x;wipe;1;1:1:1", "1;1;delay:1;1;1:1:1"]
+        {
+            assert_eq!(parse_settings_record(bad), None, "{bad}");
+        }
+        vault.lock().unwrap();
     }
 
     fn table() -> TableSpec {

@@ -37,6 +37,40 @@ impl Clock for TestClock {
     }
 }
 
+/// A wall clock and a boot clock tests move apart: the user can set the first, not the second.
+pub struct TwoClocks {
+    pub wall: AtomicI64,
+    pub boot: AtomicI64,
+}
+
+impl TwoClocks {
+    pub fn at(wall: i64, boot: i64) -> Arc<TwoClocks> {
+        Arc::new(TwoClocks { wall: AtomicI64::new(wall), boot: AtomicI64::new(boot) })
+    }
+    /// Real time passes: both clocks move.
+    pub fn pass(&self, s: i64) {
+        self.wall.fetch_add(s, Ordering::SeqCst);
+        self.boot.fetch_add(s, Ordering::SeqCst);
+    }
+    /// The user moves the wall clock (Settings → Date & time).
+    pub fn set_wall(&self, t: i64) {
+        self.wall.store(t, Ordering::SeqCst);
+    }
+    /// The device reboots: the boot clock starts again near 0.
+    pub fn reboot(&self, boot: i64) {
+        self.boot.store(boot, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TwoClocks {
+    fn now_unix(&self) -> i64 {
+        self.wall.load(Ordering::SeqCst)
+    }
+    fn boot_s(&self) -> Option<u64> {
+        u64::try_from(self.boot.load(Ordering::SeqCst)).ok()
+    }
+}
+
 pub fn fast_options(clock: Arc<dyn Clock>) -> CreateOptions {
     CreateOptions { kdf: KdfParams::FLOOR, lockout: LockoutPolicy::default(), plaintext_header: false, clock }
 }

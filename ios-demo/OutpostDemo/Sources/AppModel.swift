@@ -409,6 +409,8 @@ final class AppModel: ObservableObject {
             return "Wrong password: \(left) attempts left."
         case let .LockedOut(retryAfterS: seconds):
             return "Too many wrong passwords: try again in \(seconds) s."
+        case .PasswordRefused:
+            return "Too many wrong passwords: the password is disabled. Use \(KeychainPlatformKey.biometryName), or reset the app and sync again."
         case .Wiped:
             return "The vault was deleted after too many wrong passwords."
         case .PlatformKeyInvalidated:

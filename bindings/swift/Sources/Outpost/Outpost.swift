@@ -5089,6 +5089,11 @@ public struct VaultOptions: Equatable, Hashable {
      */
     public var onLimit: OnLimit?
     /**
+     * With a delay: wrong passwords in a row after which no password is accepted at all, until
+     * a biometric unlock or a wipe (`None`: 50, or `max_attempts` if larger).
+     */
+    public var refuseAfter: Int32?
+    /**
      * Keep SQLite's 32-byte header in plaintext (needed on iOS for background work; `None`: on
      * iOS only).
      */
@@ -5107,12 +5112,17 @@ public struct VaultOptions: Equatable, Hashable {
          * What happens then (`None`: delays from 30 s up to a day).
          */onLimit: OnLimit? = nil, 
         /**
+         * With a delay: wrong passwords in a row after which no password is accepted at all, until
+         * a biometric unlock or a wipe (`None`: 50, or `max_attempts` if larger).
+         */refuseAfter: Int32? = nil, 
+        /**
          * Keep SQLite's 32-byte header in plaintext (needed on iOS for background work; `None`: on
          * iOS only).
          */plaintextHeader: Bool? = nil) {
         self.kdf = kdf
         self.maxAttempts = maxAttempts
         self.onLimit = onLimit
+        self.refuseAfter = refuseAfter
         self.plaintextHeader = plaintextHeader
     }
 
@@ -5135,6 +5145,7 @@ public struct FfiConverterTypeVaultOptions: FfiConverterRustBuffer {
                 kdf: FfiConverterOptionTypeKdfParams.read(from: &buf), 
                 maxAttempts: FfiConverterInt32.read(from: &buf), 
                 onLimit: FfiConverterOptionTypeOnLimit.read(from: &buf), 
+                refuseAfter: FfiConverterOptionInt32.read(from: &buf), 
                 plaintextHeader: FfiConverterOptionBool.read(from: &buf)
         )
     }
@@ -5143,6 +5154,7 @@ public struct FfiConverterTypeVaultOptions: FfiConverterRustBuffer {
         FfiConverterOptionTypeKdfParams.write(value.kdf, into: &buf)
         FfiConverterInt32.write(value.maxAttempts, into: &buf)
         FfiConverterOptionTypeOnLimit.write(value.onLimit, into: &buf)
+        FfiConverterOptionInt32.write(value.refuseAfter, into: &buf)
         FfiConverterOptionBool.write(value.plaintextHeader, into: &buf)
     }
 }
@@ -5179,6 +5191,11 @@ public struct VaultStatus: Equatable, Hashable {
      * Whether biometric (platform-key) unlock is enrolled.
      */
     public var hasPlatformSlot: Bool
+    /**
+     * The refusal limit is reached: passwords are no longer accepted (`PasswordRefused`).
+     * Offer biometric unlock if enrolled, else a wipe.
+     */
+    public var passwordRefused: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5191,10 +5208,15 @@ public struct VaultStatus: Equatable, Hashable {
          */retryAfterS: Int64?, 
         /**
          * Whether biometric (platform-key) unlock is enrolled.
-         */hasPlatformSlot: Bool) {
+         */hasPlatformSlot: Bool, 
+        /**
+         * The refusal limit is reached: passwords are no longer accepted (`PasswordRefused`).
+         * Offer biometric unlock if enrolled, else a wipe.
+         */passwordRefused: Bool = false) {
         self.attemptsLeft = attemptsLeft
         self.retryAfterS = retryAfterS
         self.hasPlatformSlot = hasPlatformSlot
+        self.passwordRefused = passwordRefused
     }
 
     
@@ -5215,7 +5237,8 @@ public struct FfiConverterTypeVaultStatus: FfiConverterRustBuffer {
             try VaultStatus(
                 attemptsLeft: FfiConverterInt32.read(from: &buf), 
                 retryAfterS: FfiConverterOptionInt64.read(from: &buf), 
-                hasPlatformSlot: FfiConverterBool.read(from: &buf)
+                hasPlatformSlot: FfiConverterBool.read(from: &buf), 
+                passwordRefused: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -5223,6 +5246,7 @@ public struct FfiConverterTypeVaultStatus: FfiConverterRustBuffer {
         FfiConverterInt32.write(value.attemptsLeft, into: &buf)
         FfiConverterOptionInt64.write(value.retryAfterS, into: &buf)
         FfiConverterBool.write(value.hasPlatformSlot, into: &buf)
+        FfiConverterBool.write(value.passwordRefused, into: &buf)
     }
 }
 
@@ -5803,6 +5827,7 @@ enum OutpostError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     )
     case LockedOut(retryAfterS: Int64
     )
+    case PasswordRefused
     case Wiped
     case Corrupt(what: String
     )
@@ -5892,90 +5917,91 @@ public struct FfiConverterTypeOutpostError: FfiConverterRustBuffer {
         case 2: return .LockedOut(
             retryAfterS: try FfiConverterInt64.read(from: &buf)
             )
-        case 3: return .Wiped
-        case 4: return .Corrupt(
+        case 3: return .PasswordRefused
+        case 4: return .Wiped
+        case 5: return .Corrupt(
             what: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .NewerFormat(
+        case 6: return .NewerFormat(
             found: try FfiConverterInt32.read(from: &buf), 
             supported: try FfiConverterInt32.read(from: &buf)
             )
-        case 6: return .PlatformKeyInvalidated
-        case 7: return .PlatformKey(
+        case 7: return .PlatformKeyInvalidated
+        case 8: return .PlatformKey(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .Locked
-        case 9: return .NoVault
-        case 10: return .VaultExists
-        case 11: return .AccountMismatch(
+        case 9: return .Locked
+        case 10: return .NoVault
+        case 11: return .VaultExists
+        case 12: return .AccountMismatch(
             field: try FfiConverterString.read(from: &buf)
             )
-        case 12: return .InvalidArgument(
+        case 13: return .InvalidArgument(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 13: return .NotFound(
+        case 14: return .NotFound(
             what: try FfiConverterString.read(from: &buf)
             )
-        case 14: return .Storage(
+        case 15: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 15: return .MfaRequired(
+        case 16: return .MfaRequired(
             claims: try FfiConverterOptionString.read(from: &buf), 
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 16: return .InteractionRequired(
+        case 17: return .InteractionRequired(
             claims: try FfiConverterOptionString.read(from: &buf), 
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 17: return .ConsentRequired(
+        case 18: return .ConsentRequired(
             adminConsentUrl: try FfiConverterOptionString.read(from: &buf), 
             userConsentPossible: try FfiConverterBool.read(from: &buf), 
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 18: return .ReauthRequired(
+        case 19: return .ReauthRequired(
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 19: return .BadCredentials(
+        case 20: return .BadCredentials(
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 20: return .Blocked(
+        case 21: return .Blocked(
             code: try FfiConverterInt64.read(from: &buf), 
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 21: return .Configuration(
+        case 22: return .Configuration(
             code: try FfiConverterOptionInt64.read(from: &buf), 
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 22: return .DeviceCodeDeclined(
+        case 23: return .DeviceCodeDeclined(
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 23: return .DeviceCodeExpired(
+        case 24: return .DeviceCodeExpired(
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 24: return .AuthFailed(
+        case 25: return .AuthFailed(
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 25: return .UserCancelled
-        case 26: return .Network(
+        case 26: return .UserCancelled
+        case 27: return .Network(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 27: return .Throttled(
+        case 28: return .Throttled(
             retryAfterS: try FfiConverterInt64.read(from: &buf)
             )
-        case 28: return .PendingChanges(
+        case 29: return .PendingChanges(
             count: try FfiConverterInt64.read(from: &buf)
             )
-        case 29: return .Server(
+        case 30: return .Server(
             status: try FfiConverterInt32.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf)
             )
-        case 30: return .ChangeTrackingUnavailable(
+        case 31: return .ChangeTrackingUnavailable(
             table: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 31: return .SyncInProgress
-        case 32: return .Cancelled
-        case 33: return .Internal(
+        case 32: return .SyncInProgress
+        case 33: return .Cancelled
+        case 34: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -6000,159 +6026,163 @@ public struct FfiConverterTypeOutpostError: FfiConverterRustBuffer {
             FfiConverterInt64.write(retryAfterS, into: &buf)
             
         
-        case .Wiped:
+        case .PasswordRefused:
             writeInt(&buf, Int32(3))
         
         
-        case let .Corrupt(what):
+        case .Wiped:
             writeInt(&buf, Int32(4))
+        
+        
+        case let .Corrupt(what):
+            writeInt(&buf, Int32(5))
             FfiConverterString.write(what, into: &buf)
             
         
         case let .NewerFormat(found,supported):
-            writeInt(&buf, Int32(5))
+            writeInt(&buf, Int32(6))
             FfiConverterInt32.write(found, into: &buf)
             FfiConverterInt32.write(supported, into: &buf)
             
         
         case .PlatformKeyInvalidated:
-            writeInt(&buf, Int32(6))
+            writeInt(&buf, Int32(7))
         
         
         case let .PlatformKey(reason):
-            writeInt(&buf, Int32(7))
+            writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
             
         
         case .Locked:
-            writeInt(&buf, Int32(8))
-        
-        
-        case .NoVault:
             writeInt(&buf, Int32(9))
         
         
-        case .VaultExists:
+        case .NoVault:
             writeInt(&buf, Int32(10))
         
         
-        case let .AccountMismatch(field):
+        case .VaultExists:
             writeInt(&buf, Int32(11))
+        
+        
+        case let .AccountMismatch(field):
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(field, into: &buf)
             
         
         case let .InvalidArgument(reason):
-            writeInt(&buf, Int32(12))
+            writeInt(&buf, Int32(13))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .NotFound(what):
-            writeInt(&buf, Int32(13))
+            writeInt(&buf, Int32(14))
             FfiConverterString.write(what, into: &buf)
             
         
         case let .Storage(reason):
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(15))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .MfaRequired(claims,details):
-            writeInt(&buf, Int32(15))
-            FfiConverterOptionString.write(claims, into: &buf)
-            FfiConverterTypeServerDetails.write(details, into: &buf)
-            
-        
-        case let .InteractionRequired(claims,details):
             writeInt(&buf, Int32(16))
             FfiConverterOptionString.write(claims, into: &buf)
             FfiConverterTypeServerDetails.write(details, into: &buf)
             
         
-        case let .ConsentRequired(adminConsentUrl,userConsentPossible,details):
+        case let .InteractionRequired(claims,details):
             writeInt(&buf, Int32(17))
+            FfiConverterOptionString.write(claims, into: &buf)
+            FfiConverterTypeServerDetails.write(details, into: &buf)
+            
+        
+        case let .ConsentRequired(adminConsentUrl,userConsentPossible,details):
+            writeInt(&buf, Int32(18))
             FfiConverterOptionString.write(adminConsentUrl, into: &buf)
             FfiConverterBool.write(userConsentPossible, into: &buf)
             FfiConverterTypeServerDetails.write(details, into: &buf)
             
         
         case let .ReauthRequired(details):
-            writeInt(&buf, Int32(18))
-            FfiConverterTypeServerDetails.write(details, into: &buf)
-            
-        
-        case let .BadCredentials(details):
             writeInt(&buf, Int32(19))
             FfiConverterTypeServerDetails.write(details, into: &buf)
             
         
-        case let .Blocked(code,details):
+        case let .BadCredentials(details):
             writeInt(&buf, Int32(20))
+            FfiConverterTypeServerDetails.write(details, into: &buf)
+            
+        
+        case let .Blocked(code,details):
+            writeInt(&buf, Int32(21))
             FfiConverterInt64.write(code, into: &buf)
             FfiConverterTypeServerDetails.write(details, into: &buf)
             
         
         case let .Configuration(code,details):
-            writeInt(&buf, Int32(21))
+            writeInt(&buf, Int32(22))
             FfiConverterOptionInt64.write(code, into: &buf)
             FfiConverterTypeServerDetails.write(details, into: &buf)
             
         
         case let .DeviceCodeDeclined(details):
-            writeInt(&buf, Int32(22))
-            FfiConverterTypeServerDetails.write(details, into: &buf)
-            
-        
-        case let .DeviceCodeExpired(details):
             writeInt(&buf, Int32(23))
             FfiConverterTypeServerDetails.write(details, into: &buf)
             
         
-        case let .AuthFailed(details):
+        case let .DeviceCodeExpired(details):
             writeInt(&buf, Int32(24))
             FfiConverterTypeServerDetails.write(details, into: &buf)
             
         
-        case .UserCancelled:
+        case let .AuthFailed(details):
             writeInt(&buf, Int32(25))
+            FfiConverterTypeServerDetails.write(details, into: &buf)
+            
+        
+        case .UserCancelled:
+            writeInt(&buf, Int32(26))
         
         
         case let .Network(reason):
-            writeInt(&buf, Int32(26))
+            writeInt(&buf, Int32(27))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Throttled(retryAfterS):
-            writeInt(&buf, Int32(27))
+            writeInt(&buf, Int32(28))
             FfiConverterInt64.write(retryAfterS, into: &buf)
             
         
         case let .PendingChanges(count):
-            writeInt(&buf, Int32(28))
+            writeInt(&buf, Int32(29))
             FfiConverterInt64.write(count, into: &buf)
             
         
         case let .Server(status,code):
-            writeInt(&buf, Int32(29))
+            writeInt(&buf, Int32(30))
             FfiConverterInt32.write(status, into: &buf)
             FfiConverterString.write(code, into: &buf)
             
         
         case let .ChangeTrackingUnavailable(table,reason):
-            writeInt(&buf, Int32(30))
+            writeInt(&buf, Int32(31))
             FfiConverterString.write(table, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case .SyncInProgress:
-            writeInt(&buf, Int32(31))
-        
-        
-        case .Cancelled:
             writeInt(&buf, Int32(32))
         
         
-        case let .Internal(reason):
+        case .Cancelled:
             writeInt(&buf, Int32(33))
+        
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(34))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -6830,6 +6860,30 @@ public func FfiConverterTypeValue_lower(_ value: Value) -> RustBuffer {
     return FfiConverterTypeValue.lower(value)
 }
 
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionInt32: FfiConverterRustBuffer {
+    typealias SwiftType = Int32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
