@@ -89,6 +89,13 @@ fn check_golden(name: &str) {
         )
         .unwrap();
         assert_eq!(f.policy, outpost_core::LockoutPolicy::default());
+        // The password slot's KDF now runs over the NFC form (a password unlock re-wraps it).
+        if !use_platform {
+            assert!(f
+                .slots
+                .iter()
+                .all(|s| !matches!(s.kind, outpost_wire::keyslot::SlotKind::Password { nfc: false, .. })));
+        }
         Vault::unlock(dir.path(), GOLDEN_PASSWORD, &o).unwrap().lock().unwrap();
         Vault::unlock_with_platform(dir.path(), &TestPlatformKey::new(0x42), &o).unwrap().lock().unwrap();
     }

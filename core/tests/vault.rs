@@ -831,3 +831,22 @@ fn a_weakened_header_is_put_back_after_unlock_and_never_used_for_a_slot() {
     }
     assert_eq!(Vault::unlock(dir.path(), b"guess", &o).unwrap_err(), Error::Wiped);
 }
+
+/// Issue 16, defect 9: the same password typed in composed or decomposed form (keyboards and
+/// platforms differ) opens the vault; before, they were two different passwords.
+#[test]
+fn a_password_in_composed_or_decomposed_form_is_the_same_password() {
+    let composed = "Zoë Ångström-Müller".as_bytes();
+    let decomposed = "Zoe\u{308} A\u{30a}ngstro\u{308}m-Mu\u{308}ller".as_bytes();
+    assert_ne!(composed, decomposed);
+    let dir = tempfile::tempdir().unwrap();
+    let o = open_options(TestClock::at(1_000_000));
+    Vault::create(dir.path(), composed, &fast_options(TestClock::at(1_000_000))).unwrap().lock().unwrap();
+    Vault::unlock(dir.path(), decomposed, &o).unwrap().lock().unwrap();
+    let vault = Vault::unlock(dir.path(), composed, &o).unwrap();
+    vault.change_password(decomposed, "new pa\u{301}sswörd".as_bytes()).unwrap();
+    vault.lock().unwrap();
+    Vault::unlock(dir.path(), "new pásswo\u{308}rd".as_bytes(), &o).unwrap().lock().unwrap();
+    // Different letters stay different.
+    assert!(matches!(Vault::unlock(dir.path(), "new passwörd".as_bytes(), &o), Err(Error::WrongPassword { .. })));
+}

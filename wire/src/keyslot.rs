@@ -147,6 +147,7 @@ pub struct Counter {
 
 const KIND_PASSWORD: u8 = 1;
 const KIND_PLATFORM: u8 = 2;
+const KIND_PASSWORD_NFC: u8 = 3;
 const KDF_ARGON2ID_V13: u8 = 1;
 const POLICY_DELAY: u8 = 1;
 const POLICY_WIPE: u8 = 2;
@@ -209,6 +210,10 @@ impl DbSettings {
 pub enum SlotKind {
     /// Argon2id(password, salt, kdf) → KEK → XChaCha20-Poly1305(KEK, nonce, DEK, aad).
     Password {
+        /// The KDF's input is the password in Unicode NFC when it is UTF-8 (kind 3, written
+        /// since format 2), else the bytes as given (kind 1, written by format 1). See
+        /// `docs/keyslot-format.md`, "The password".
+        nfc: bool,
         /// Argon2id parameters.
         kdf: KdfParams,
         /// Argon2id salt.
@@ -228,7 +233,9 @@ pub enum SlotKind {
 impl std::fmt::Debug for SlotKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SlotKind::Password { kdf, .. } => write!(f, "Password {{ kdf: {kdf:?}, wrapped: [redacted] }}"),
+            SlotKind::Password { nfc, kdf, .. } => {
+                write!(f, "Password {{ nfc: {nfc}, kdf: {kdf:?}, wrapped: [redacted] }}")
+            }
             SlotKind::Platform { .. } => write!(f, "Platform {{ blob: [redacted] }}"),
         }
     }
@@ -306,14 +313,22 @@ fn first16(d: &[u8]) -> [u8; 16] {
 }
 
 /// Associated data of a password slot: binds the wrapped key to the slot format, this vault,
-/// this slot, its generation and its KDF parameters, so an edited or swapped header fails.
-pub fn slot_aad(vault_id: &[u8; 16], slot_id: u8, generation: u32, kdf: &KdfParams, salt: &[u8; 16]) -> Vec<u8> {
+/// this slot, its kind (raw or NFC password), its generation and its KDF parameters, so an
+/// edited or swapped header fails.
+pub fn slot_aad(
+    vault_id: &[u8; 16],
+    slot_id: u8,
+    nfc: bool,
+    generation: u32,
+    kdf: &KdfParams,
+    salt: &[u8; 16],
+) -> Vec<u8> {
     let mut w = Vec::with_capacity(64);
     w.extend_from_slice(MAGIC);
     w.extend_from_slice(&SLOT_AAD_VERSION.to_le_bytes());
     w.extend_from_slice(vault_id);
     w.push(slot_id);
-    w.push(KIND_PASSWORD);
+    w.push(if nfc { KIND_PASSWORD_NFC } else { KIND_PASSWORD });
     w.extend_from_slice(&generation.to_le_bytes());
     w.push(KDF_ARGON2ID_V13);
     w.extend_from_slice(&kdf.m_kib.to_le_bytes());
@@ -417,8 +432,8 @@ impl Writer {
     fn slot(&mut self, s: &Slot) {
         self.u8(s.id);
         match &s.kind {
-            SlotKind::Password { kdf, salt, nonce, wrapped } => {
-                self.u8(KIND_PASSWORD);
+            SlotKind::Password { nfc, kdf, salt, nonce, wrapped } => {
+                self.u8(if *nfc { KIND_PASSWORD_NFC } else { KIND_PASSWORD });
                 self.u32(s.key_generation);
                 self.kdf(kdf);
                 self.bytes(salt);
@@ -600,8 +615,12 @@ impl<'a> Reader<'a> {
         let id = self.u8("slot id")?;
         let kind = self.u8("slot kind")?;
         let key_generation = self.u32("slot generation")?;
+        if kind == KIND_PASSWORD_NFC && self.version < 2 {
+            return Err("unknown slot kind");
+        }
         let kind = match kind {
-            KIND_PASSWORD => SlotKind::Password {
+            KIND_PASSWORD | KIND_PASSWORD_NFC => SlotKind::Password {
+                nfc: kind == KIND_PASSWORD_NFC,
                 kdf: self.kdf()?,
                 salt: self.arr("slot salt")?,
                 nonce: self.arr("slot nonce")?,
@@ -747,7 +766,13 @@ mod tests {
                 Slot {
                     id: 0,
                     key_generation: 1,
-                    kind: SlotKind::Password { kdf: KdfParams::FLOOR, salt: [1; 16], nonce: [2; 24], wrapped: [4; 48] },
+                    kind: SlotKind::Password {
+                        nfc: true,
+                        kdf: KdfParams::FLOOR,
+                        salt: [1; 16],
+                        nonce: [2; 24],
+                        wrapped: [4; 48],
+                    },
                 },
                 Slot { id: 1, key_generation: 1, kind: SlotKind::Platform { blob: vec![5; 40] } },
             ],
@@ -803,6 +828,9 @@ mod tests {
         f.counter.wait_left_s = 0;
         f.account_hash = None;
         f.policy.refuse_after = DEFAULT_REFUSE_AFTER;
+        if let SlotKind::Password { nfc, .. } = &mut f.slots[0].kind {
+            *nfc = false;
+        }
         let v1 = encode_v1(&f);
         assert_eq!(u16::from_le_bytes([v1[8], v1[9]]), 1);
         assert_eq!(KeyslotFile::decode::<Error>(&v1).unwrap(), f);
@@ -812,8 +840,14 @@ mod tests {
         assert_eq!(KeyslotFile::decode::<Error>(&encode_v1(&f)).unwrap(), f);
         f.policy = LockoutPolicy { max_attempts: 500, refuse_after: 500, ..LockoutPolicy::default() };
         assert_eq!(KeyslotFile::decode::<Error>(&encode_v1(&f)).unwrap(), f);
+        // A normalised-password slot (kind 3) does not exist in format 1.
+        let mut g = f.clone();
+        if let SlotKind::Password { nfc, .. } = &mut g.slots[0].kind {
+            *nfc = true;
+        }
+        assert!(matches!(KeyslotFile::decode::<Error>(&encode_v1(&g)), Err(Error::Corrupt { .. })));
         // Slots keep their associated data across the format change.
-        assert_eq!(&slot_aad(&[1; 16], 0, 1, &KdfParams::FLOOR, &[2; 16])[8..10], &1u16.to_le_bytes());
+        assert_eq!(&slot_aad(&[1; 16], 0, false, 1, &KdfParams::FLOOR, &[2; 16])[8..10], &1u16.to_le_bytes());
     }
 
     #[test]

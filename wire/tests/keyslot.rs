@@ -16,11 +16,11 @@ fn kdf() -> impl Strategy<Value = KdfParams> {
 
 fn slot_kind() -> impl Strategy<Value = SlotKind> {
     prop_oneof![
-        (kdf(), any::<[u8; 16]>(), any::<[u8; 24]>(), prop::collection::vec(any::<u8>(), 48)).prop_map(
-            |(kdf, salt, nonce, w)| {
+        (any::<bool>(), kdf(), any::<[u8; 16]>(), any::<[u8; 24]>(), prop::collection::vec(any::<u8>(), 48)).prop_map(
+            |(nfc, kdf, salt, nonce, w)| {
                 let mut wrapped = [0u8; 48];
                 wrapped.copy_from_slice(&w);
-                SlotKind::Password { kdf, salt, nonce, wrapped }
+                SlotKind::Password { nfc, kdf, salt, nonce, wrapped }
             }
         ),
         prop_oneof![prop::collection::vec(any::<u8>(), 1..64), prop::collection::vec(any::<u8>(), 16 * 1024)]

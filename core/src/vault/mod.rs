@@ -223,9 +223,33 @@ struct Opened {
     dek: DataKey,
 }
 
+/// The bytes the KDF runs on: with `nfc` (every slot written since keyslot format 2) a UTF-8
+/// password in Unicode Normalization Form C, so that `é` typed as U+00E9 or as `e` + U+0301
+/// (keyboards and platforms differ) is the same password; bytes that are not UTF-8 as they are.
+/// The copy is built in a buffer sized once (NFC grows UTF-8 by at most 3×) and zeroized.
+fn kdf_input(password: &[u8], nfc: bool) -> Zeroizing<Vec<u8>> {
+    use unicode_normalization::UnicodeNormalization;
+    match std::str::from_utf8(password) {
+        Ok(text) if nfc => {
+            let mut out = Zeroizing::new(String::with_capacity(password.len() * 3 + 4));
+            out.extend(text.nfc());
+            Zeroizing::new(std::mem::take(&mut *out).into_bytes())
+        }
+        _ => Zeroizing::new(password.to_vec()),
+    }
+}
+
+/// Argon2id over the slot's KDF input.
+fn slot_kek(kdf: &KdfParams, password: &[u8], salt: &[u8; 16], nfc: bool) -> Result<Zeroizing<[u8; 32]>> {
+    kdf.derive(&kdf_input(password, nfc), salt)
+}
+
+/// A password slot wrapping `dek` under `kek` (derived with `nfc` as given: new slots `true`).
+#[allow(clippy::too_many_arguments)]
 fn password_slot(
     vault_id: &[u8; 16],
     id: u8,
+    nfc: bool,
     generation: u32,
     kdf: KdfParams,
     kek: &[u8; 32],
@@ -233,14 +257,14 @@ fn password_slot(
     dek: &DataKey,
 ) -> Result<Slot> {
     let nonce = random::<24>()?;
-    let wrapped = keyslot::wrap(kek, &nonce, &slot_aad(vault_id, id, generation, &kdf, &salt), dek)?;
-    Ok(Slot { id, key_generation: generation, kind: SlotKind::Password { kdf, salt, nonce, wrapped } })
+    let wrapped = keyslot::wrap(kek, &nonce, &slot_aad(vault_id, id, nfc, generation, &kdf, &salt), dek)?;
+    Ok(Slot { id, key_generation: generation, kind: SlotKind::Password { nfc, kdf, salt, nonce, wrapped } })
 }
 
 fn unwrap_password_slot(vault_id: &[u8; 16], slot: &Slot, kek: &[u8; 32]) -> Option<DataKey> {
     match &slot.kind {
-        SlotKind::Password { kdf, salt, nonce, wrapped } => {
-            keyslot::unwrap(kek, nonce, &slot_aad(vault_id, slot.id, slot.key_generation, kdf, salt), wrapped)
+        SlotKind::Password { nfc, kdf, salt, nonce, wrapped } => {
+            keyslot::unwrap(kek, nonce, &slot_aad(vault_id, slot.id, *nfc, slot.key_generation, kdf, salt), wrapped)
         }
         SlotKind::Platform { .. } => None,
     }
@@ -349,8 +373,8 @@ fn attempt_password(paths: &VaultPaths, clock: &dyn Clock, password: &[u8]) -> R
 
     let mut opened = None;
     for slot in &file.slots {
-        if let SlotKind::Password { kdf, salt, .. } = &slot.kind {
-            let kek = kdf.derive(password, salt)?;
+        if let SlotKind::Password { kdf, salt, nfc, .. } = &slot.kind {
+            let kek = slot_kek(kdf, password, salt, *nfc)?;
             if let Some(dek) = unwrap_password_slot(&file.vault_id, slot, &kek) {
                 opened = Some(Opened { slot_id: slot.id, kek, dek });
                 break;
@@ -497,8 +521,8 @@ impl Vault {
         let dek = DataKey::random()?;
         let db = DbSettings::sqlcipher4(options.plaintext_header, random::<16>()?);
         let salt = random::<16>()?;
-        let kek = options.kdf.derive(password, &salt)?;
-        let slot = password_slot(&vault_id, 0, 1, options.kdf, &kek, salt, &dek)?;
+        let kek = slot_kek(&options.kdf, password, &salt, true)?;
+        let slot = password_slot(&vault_id, 0, true, 1, options.kdf, &kek, salt, &dek)?;
         let now = Now::read(options.clock.as_ref());
         let file = KeyslotFile {
             vault_id,
@@ -540,17 +564,21 @@ impl Vault {
         let _lock = paths.lock_keys()?;
         let (mut file, opened) = attempt_password(&paths, options.clock.as_ref(), password)?;
         // A slot below today's floor (the floor was raised since it was written) is re-wrapped
-        // now, while we hold the password: a raised floor never locks anyone out.
+        // now, while we hold the password: a raised floor never locks anyone out. So is a slot
+        // written before keyslot format 2, whose KDF input is the raw bytes: it becomes a slot
+        // over the NFC form, at the same parameters (one more KDF run, once).
         // (Not while a rotation is pending: that is resolved first, with the slot as it is.)
-        let weak = file.slots.iter().position(|s| {
-            s.id == opened.slot_id && matches!(&s.kind, SlotKind::Password { kdf, .. } if !kdf.meets_floor())
+        let rewrap = file.slots.iter().enumerate().find_map(|(i, s)| match &s.kind {
+            SlotKind::Password { kdf, nfc, .. } if s.id == opened.slot_id && (!kdf.meets_floor() || !nfc) => {
+                Some((i, if kdf.meets_floor() { *kdf } else { new_slot_params(&file, Some(kdf)) }))
+            }
+            _ => None,
         });
-        if let (Some(i), None) = (weak, &file.rotation) {
-            let params = new_slot_params(&file, None);
+        if let (Some((i, params)), None) = (rewrap, &file.rotation) {
             let salt = random::<16>()?;
-            let kek = params.derive(password, &salt)?;
+            let kek = slot_kek(&params, password, &salt, true)?;
             let gen = file.slots[i].key_generation;
-            file.slots[i] = password_slot(&file.vault_id, opened.slot_id, gen, params, &kek, salt, &opened.dek)?;
+            file.slots[i] = password_slot(&file.vault_id, opened.slot_id, true, gen, params, &kek, salt, &opened.dek)?;
         }
         paths.write_keys(&file)?;
         let (dek, store) = open_store(&paths, &mut file, opened.slot_id, opened.dek, SlotSecret::Kek(&opened.kek))?;
@@ -689,10 +717,10 @@ impl Vault {
         };
         let params = new_slot_params(&file, replaced.as_ref());
         let salt = random::<16>()?;
-        let kek = params.derive(new, &salt)?;
+        let kek = slot_kek(&params, new, &salt, true)?;
         let started = Instant::now();
         let gen = file.slots[i].key_generation;
-        file.slots[i] = password_slot(&file.vault_id, opened.slot_id, gen, params, &kek, salt, &self.dek)?;
+        file.slots[i] = password_slot(&file.vault_id, opened.slot_id, true, gen, params, &kek, salt, &self.dek)?;
         self.paths.write_keys(&file)?;
         if let Ok(mut t) = self.last_rewrap.lock() {
             *t = Some(started.elapsed());
@@ -734,10 +762,10 @@ impl Vault {
         }
         kdf.check_for_new_slot()?;
         let salt = random::<16>()?;
-        let kek = kdf.derive(password, &salt)?;
+        let kek = slot_kek(&kdf, password, &salt, true)?;
         self.modify_keys(|file| {
             let id = next_slot_id(file)?;
-            let slot = password_slot(&file.vault_id, id, file.key_generation, kdf, &kek, salt, &self.dek)?;
+            let slot = password_slot(&file.vault_id, id, true, file.key_generation, kdf, &kek, salt, &self.dek)?;
             file.slots.push(slot);
             Ok(id)
         })
@@ -811,10 +839,11 @@ impl Vault {
         let mut removed_slots = Vec::new();
         for slot in &file.slots {
             match (&slot.kind, platform) {
-                (SlotKind::Password { kdf, salt, .. }, _) if slot.id == opened.slot_id => {
+                (SlotKind::Password { nfc, kdf, salt, .. }, _) if slot.id == opened.slot_id => {
                     entries.push(password_slot(
                         &file.vault_id,
                         slot.id,
+                        *nfc,
                         to_generation,
                         *kdf,
                         &opened.kek,
@@ -971,8 +1000,8 @@ mod tests {
         let (mut file, opened) = attempt_password(&paths, &lockout::SystemClock, b"pw").unwrap();
         let new_dek = DataKey::random().unwrap();
         let slot = &file.slots[0];
-        let SlotKind::Password { kdf, salt, .. } = &slot.kind else { panic!("password slot") };
-        let entry = password_slot(&file.vault_id, slot.id, 2, *kdf, &opened.kek, *salt, &new_dek).unwrap();
+        let SlotKind::Password { nfc, kdf, salt, .. } = &slot.kind else { panic!("password slot") };
+        let entry = password_slot(&file.vault_id, slot.id, *nfc, 2, *kdf, &opened.kek, *salt, &new_dek).unwrap();
         file.rotation = Some(Rotation {
             to_generation: 2,
             new_dek_check: dek_check(&file.vault_id, &new_dek),
@@ -1016,12 +1045,49 @@ mod tests {
         let weak = KdfParams { m_kib: 4096, t: 1, p: 1 };
         let salt = random::<16>().unwrap();
         let kek = weak.derive(b"pw", &salt).unwrap();
-        file.slots[0] = password_slot(&file.vault_id, 0, 1, weak, &kek, salt, &opened.dek).unwrap();
+        file.slots[0] = password_slot(&file.vault_id, 0, true, 1, weak, &kek, salt, &opened.dek).unwrap();
         paths.write_keys(&file).unwrap();
 
         Vault::unlock(dir.path(), b"pw", &OpenOptions::default()).unwrap().lock().unwrap();
         let SlotKind::Password { kdf, .. } = paths.read_keys().unwrap().slots[0].kind else { panic!() };
         assert_eq!(kdf, KdfParams::FLOOR, "re-wrapped with the vault's target parameters");
+    }
+
+    /// Issue 16, defect 9: a slot written before format 2 (KDF over the raw bytes) still opens
+    /// with the bytes it was made with, and is then re-wrapped over the NFC form at the same
+    /// parameters, after which either form of the password opens it.
+    #[test]
+    fn a_raw_password_slot_is_migrated_to_nfc_at_unlock() {
+        let composed = "Ångström café".as_bytes();
+        let decomposed = "A\u{30a}ngstro\u{308}m cafe\u{301}".as_bytes();
+        assert_ne!(composed, decomposed);
+        let dir = tempfile::tempdir().unwrap();
+        Vault::create(dir.path(), decomposed, &opts()).unwrap().lock().unwrap();
+        let paths = VaultPaths::new(dir.path());
+        let (mut file, opened) = attempt_password(&paths, &lockout::SystemClock, decomposed).unwrap();
+        // As format 1 wrote it: raw bytes, kind 1.
+        let salt = random::<16>().unwrap();
+        let kek = KdfParams::FLOOR.derive(decomposed, &salt).unwrap();
+        file.slots[0] = password_slot(&file.vault_id, 0, false, 1, KdfParams::FLOOR, &kek, salt, &opened.dek).unwrap();
+        paths.write_keys(&file).unwrap();
+        assert!(matches!(
+            Vault::unlock(dir.path(), composed, &OpenOptions::default()),
+            Err(Error::WrongPassword { .. })
+        ));
+        Vault::unlock(dir.path(), decomposed, &OpenOptions::default()).unwrap().lock().unwrap();
+        let SlotKind::Password { nfc, kdf, .. } = paths.read_keys().unwrap().slots[0].kind else { panic!() };
+        assert!(nfc);
+        assert_eq!(kdf, KdfParams::FLOOR);
+        Vault::unlock(dir.path(), composed, &OpenOptions::default()).unwrap().lock().unwrap();
+        Vault::unlock(dir.path(), decomposed, &OpenOptions::default()).unwrap().lock().unwrap();
+    }
+
+    #[test]
+    fn kdf_input_normalises_utf8_only() {
+        assert_eq!(&*kdf_input("e\u{301}".as_bytes(), true), "é".as_bytes());
+        assert_eq!(&*kdf_input("e\u{301}".as_bytes(), false), "e\u{301}".as_bytes());
+        assert_eq!(&*kdf_input(&[0xff, 0x65], true), &[0xff, 0x65]);
+        assert_eq!(&*kdf_input("ﬁ".as_bytes(), true), "ﬁ".as_bytes(), "NFC, not NFKC: compatibility forms stay");
     }
 
     #[test]
