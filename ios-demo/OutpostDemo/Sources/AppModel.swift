@@ -394,6 +394,15 @@ final class AppModel: ObservableObject {
         defer { busy = nil }
         do {
             try await work()
+        } catch OutpostError.Wiped {
+            // The lockout policy deleted the vault: its Keychain key unlocks nothing any more
+            // (issue 16, defect 8). Back to setup, as after a wipe the user asked for.
+            platformKey.deleteKey()
+            client = nil
+            status = nil
+            vaultStatus = nil
+            screen = .setup
+            message = AppModel.describe(OutpostError.Wiped)
         } catch {
             message = AppModel.describe(error)
         }

@@ -38,15 +38,17 @@ import kotlinx.coroutines.withContext
  * Blob: version byte 1 ‖ 12-byte IV ‖ ciphertext + 16-byte tag. The key never leaves the
  * Keystore (hardware-backed; StrongBox where the device has one).
  *
- * `KeyPermanentlyInvalidatedException` (enrolment changed) and a missing key become
- * [PlatformKeyException.Invalidated]: the user unlocks with the password and enrols again.
+ * `KeyPermanentlyInvalidatedException` (enrolment changed), a missing key and a blob the key's
+ * tag check refuses (`AEADBadTagException`: it was made by an earlier key under this alias, which
+ * can never open it) become [PlatformKeyException.Invalidated]: the user unlocks with the
+ * password and enrols again.
  * A cancelled prompt or any other failure is [PlatformKeyException.Failed].
  */
 class KeystorePlatformKey(
     private val context: Context,
     /** The activity that can show the prompt (the resumed one); `null` when none is. */
     private val activity: () -> FragmentActivity?,
-    private val alias: String = "outpost-vault-key",
+    private val alias: String = DEFAULT_ALIAS,
 ) : PlatformKeyProvider {
 
     override suspend fun wrap(dataKey: ByteArray): ByteArray {
@@ -94,7 +96,8 @@ class KeystorePlatformKey(
         } catch (e: PlatformKeyException) {
             throw e
         } catch (ignored: AEADBadTagException) {
-            throw PlatformKeyException.Failed("the blob does not belong to this key")
+            // Not a failure to retry: this key will never open this blob (issue 16, defect 8).
+            throw PlatformKeyException.Invalidated()
         } catch (e: GeneralSecurityException) {
             throw PlatformKeyException.Failed("keystore: ${e.javaClass.simpleName}")
         } catch (e: CancellationException) {
@@ -194,6 +197,15 @@ class KeystorePlatformKey(
         private const val VERSION: Byte = 1
         private const val IV_BYTES = 12
         private const val TAG_BYTES = 16
+        const val DEFAULT_ALIAS = "outpost-vault-key"
+
+        /**
+         * Delete the Keystore key (after the vault was wiped, by the user or by the lockout
+         * policy): it unlocks nothing any more, and a new vault enrols a new one.
+         */
+        fun forget(alias: String = DEFAULT_ALIAS) {
+            runCatching { KeyStore.getInstance(KEYSTORE).apply { load(null) }.deleteEntry(alias) }
+        }
 
         /** Whether this device can do strong biometric authentication now (else: password only). */
         fun available(context: Context): Boolean =

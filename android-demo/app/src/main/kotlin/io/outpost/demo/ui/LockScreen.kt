@@ -52,7 +52,13 @@ fun LockScreen(app: OutpostDemoApp, onUnlocked: () -> Unit, onWiped: () -> Unit)
     var prompted by rememberSaveable { mutableStateOf(false) }
 
     LaunchedEffect(s.unlocked) { if (s.unlocked) onUnlocked() }
-    LaunchedEffect(s.wiped) { if (s.wiped) onWiped() }
+    LaunchedEffect(s.wiped) {
+        if (s.wiped) {
+            // The lockout policy deleted the vault: its biometric key goes with it.
+            KeystorePlatformKey.forget()
+            onWiped()
+        }
+    }
     LaunchedEffect(s.biometricAvailable) {
         if (s.biometricAvailable && !prompted && !s.unlocked) {
             prompted = true
