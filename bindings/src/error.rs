@@ -46,6 +46,8 @@ pub enum OutpostError {
     LockedOut { retry_after_s: i64 },
     #[error("too many wrong passwords: the offline password is disabled")]
     PasswordRefused,
+    #[error("the password does not meet the policy: {reason}")]
+    WeakPassword { reason: String },
     #[error("the vault was wiped after too many wrong passwords")]
     Wiped,
     #[error("corrupt: {what}")]
@@ -129,6 +131,7 @@ impl From<Error> for OutpostError {
             Error::WrongPassword { attempts_left } => O::WrongPassword { attempts_left: i32_of(attempts_left) },
             Error::LockedOut { retry_after_s } => O::LockedOut { retry_after_s: i64_of(retry_after_s) },
             Error::PasswordRefused => O::PasswordRefused,
+            Error::WeakPassword { reason } => O::WeakPassword { reason },
             Error::Wiped => O::Wiped,
             Error::Corrupt { what } => O::Corrupt { what },
             Error::NewerFormat { found, supported } => {

@@ -66,6 +66,39 @@ pub enum OnLimit {
     Wipe,
 }
 
+/// What an offline password must be (checked at creation and at every password change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PasswordPolicy {
+    /// At least `min_chars` characters and a strength estimate (zxcvbn, 0 to 4) of at least
+    /// `min_score` (0: no estimate).
+    Passphrase {
+        /// Fewest characters.
+        min_chars: u32,
+        /// Lowest strength score, 0 to 4.
+        min_score: u8,
+    },
+    /// Digits only, at least `min_digits`: pair it with biometric unlock. A copy of the files
+    /// falls to offline guessing of a short PIN in hours (`docs/security.md`).
+    Pin {
+        /// Fewest digits.
+        min_digits: u32,
+    },
+    /// No check (the app checks passwords itself).
+    Unchecked,
+}
+
+impl PasswordPolicy {
+    pub(crate) fn to_core(self) -> outpost_core::PasswordPolicy {
+        match self {
+            PasswordPolicy::Passphrase { min_chars, min_score } => {
+                outpost_core::PasswordPolicy::Passphrase { min_chars, min_score }
+            }
+            PasswordPolicy::Pin { min_digits } => outpost_core::PasswordPolicy::Pin { min_digits },
+            PasswordPolicy::Unchecked => outpost_core::PasswordPolicy::Unchecked,
+        }
+    }
+}
+
 /// Options for a new vault.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct VaultOptions {
@@ -82,6 +115,9 @@ pub struct VaultOptions {
     /// a biometric unlock or a wipe (`None`: 50, or `max_attempts` if larger).
     #[uniffi(default = None)]
     pub refuse_after: Option<i32>,
+    /// What the password must be (`None`: at least 8 characters and a strength score of 3).
+    #[uniffi(default = None)]
+    pub password_policy: Option<PasswordPolicy>,
     /// Keep SQLite's 32-byte header in plaintext (needed on iOS for background work; `None`: on
     /// iOS only).
     #[uniffi(default = None)]
@@ -109,6 +145,9 @@ impl VaultOptions {
         }
         if let Some(p) = self.plaintext_header {
             o.plaintext_header = p;
+        }
+        if let Some(p) = self.password_policy {
+            o.password_policy = p.to_core();
         }
         Ok(o)
     }

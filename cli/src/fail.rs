@@ -75,7 +75,11 @@ pub fn failure_code(f: &Failure) -> u8 {
 /// The exit code of an error.
 pub fn exit_code(e: &Error) -> u8 {
     match e {
-        Error::WrongPassword { .. } | Error::LockedOut { .. } | Error::PasswordRefused | Error::Wiped => PASSWORD,
+        Error::WrongPassword { .. }
+        | Error::LockedOut { .. }
+        | Error::PasswordRefused
+        | Error::WeakPassword { .. }
+        | Error::Wiped => PASSWORD,
         Error::NoVault | Error::VaultExists | Error::AccountMismatch { .. } | Error::Locked => VAULT,
         Error::MfaRequired { .. }
         | Error::InteractionRequired { .. }
@@ -119,6 +123,9 @@ pub fn message(f: &Failure, vault_dir: &std::path::Path) -> String {
         }
         Error::LockedOut { retry_after_s } => {
             format!("too many wrong offline passwords: try again in {retry_after_s} s")
+        }
+        Error::WeakPassword { reason } => {
+            format!("that offline password is too weak: {reason}; choose another (a few uncommon words work well)")
         }
         Error::PasswordRefused => "too many wrong offline passwords: the password is disabled; unlock with the \
              platform key if this vault has one, or run `outpost wipe`, then `outpost init`, sign in and sync again"

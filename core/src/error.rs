@@ -53,6 +53,13 @@ pub enum Error {
         /// Seconds until the next attempt is accepted.
         retry_after_s: u64,
     },
+    /// A new offline password does not meet the vault's password policy (at creation, a
+    /// password change or an added password slot). Nothing changed. Show `reason` and ask again.
+    #[error("the password does not meet the policy: {reason}")]
+    WeakPassword {
+        /// Which rule failed (never the password).
+        reason: String,
+    },
     /// The delay policy's refusal limit is reached (`LockoutPolicy::refuse_after` wrong
     /// passwords in a row): no password is tried any more, whatever the clocks say. A verified
     /// platform (biometric) unlock opens the vault and resets the count; otherwise the vault can

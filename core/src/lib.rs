@@ -20,6 +20,7 @@ pub use store::{
 };
 pub use vault::kdf::{calibrate, Calibration, KdfParams};
 pub use vault::lockout::{Clock, LockoutPolicy, OnLimit, SystemClock};
+pub use vault::password::PasswordPolicy;
 pub use vault::{
     AccountBinding, CreateOptions, OpenOptions, PlatformKeyError, PlatformKeyProvider, RotationReport, SlotInfo, Vault,
     VaultStatus,

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use common::*;
 use outpost_core::{
-    AccountBinding, CreateOptions, Error, KdfParams, LockoutPolicy, OnLimit, OpenOptions, Query, SlotInfo, Vault,
+    AccountBinding, CreateOptions, Error, KdfParams, LockoutPolicy, OnLimit, OpenOptions, PasswordPolicy, Query,
+    SlotInfo, Vault,
 };
 use sha2::{Digest, Sha256};
 
@@ -849,4 +850,53 @@ fn a_password_in_composed_or_decomposed_form_is_the_same_password() {
     Vault::unlock(dir.path(), "new pásswo\u{308}rd".as_bytes(), &o).unwrap().lock().unwrap();
     // Different letters stay different.
     assert!(matches!(Vault::unlock(dir.path(), "new passwörd".as_bytes(), &o), Err(Error::WrongPassword { .. })));
+}
+
+// Issue 16, defect 6: a password policy, checked at creation and at every change.
+
+fn weak_reason(r: Result<impl Sized, Error>) -> String {
+    match r {
+        Err(Error::WeakPassword { reason }) => reason,
+        Err(e) => panic!("expected WeakPassword, got {e}"),
+        Ok(_) => panic!("expected WeakPassword, got success"),
+    }
+}
+
+/// Reproduces the defect: `1` and `abc` were accepted as offline passwords.
+#[test]
+fn the_default_policy_refuses_weak_passwords_at_create_and_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = CreateOptions { password_policy: PasswordPolicy::default(), ..fast_options(TestClock::at(0)) };
+    assert_eq!(weak_reason(Vault::create(dir.path(), b"1", &opts)), "shorter than 8 characters");
+    assert_eq!(weak_reason(Vault::create(dir.path(), b"abc", &opts)), "shorter than 8 characters");
+    assert!(weak_reason(Vault::create(dir.path(), b"password123", &opts)).starts_with("too easy to guess"));
+    assert!(!Vault::exists(dir.path()), "a refused password creates nothing");
+    let vault = Vault::create(dir.path(), PASSWORD, &opts).unwrap();
+    assert_eq!(vault.password_policy().unwrap(), PasswordPolicy::default());
+    // A weak new password is refused before the old one is tried: no attempt counted.
+    assert!(weak_reason(vault.change_password(b"not the old one", b"qwerty12")).starts_with("too easy to guess"));
+    assert!(weak_reason(vault.add_password_slot(b"12345678", KdfParams::FLOOR)).starts_with("too easy to guess"));
+    vault.lock().unwrap();
+    let o = open_options(TestClock::at(0));
+    assert_eq!(Vault::status(dir.path(), &o).unwrap().attempts_left, 10);
+    let vault = Vault::unlock(dir.path(), PASSWORD, &o).unwrap();
+    vault.change_password(PASSWORD, "a new pass phrase".as_bytes()).unwrap();
+    vault.lock().unwrap();
+    Vault::unlock(dir.path(), b"a new pass phrase", &o).unwrap().lock().unwrap();
+}
+
+#[test]
+fn a_pin_vault_keeps_its_pin_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts =
+        CreateOptions { password_policy: PasswordPolicy::Pin { min_digits: 6 }, ..fast_options(TestClock::at(0)) };
+    assert!(weak_reason(Vault::create(dir.path(), b"12345", &opts)).starts_with("a PIN needs at least 6 digits"));
+    let vault = Vault::create(dir.path(), b"246810", &opts).unwrap();
+    assert_eq!(weak_reason(vault.change_password(b"246810", b"a long pass phrase")), "a PIN has digits only (0-9)");
+    vault.change_password(b"246810", b"13579135").unwrap();
+    vault.lock().unwrap();
+    // The rule is the vault's, recorded at creation: it holds after a reopen.
+    let vault = Vault::unlock(dir.path(), b"13579135", &open_options(TestClock::at(0))).unwrap();
+    assert_eq!(vault.password_policy().unwrap(), PasswordPolicy::Pin { min_digits: 6 });
+    assert!(weak_reason(vault.change_password(b"13579135", b"1357")).starts_with("a PIN needs"));
 }

@@ -580,14 +580,19 @@ class FlowTest {
         assertEquals(9, client.vaultStatus().attemptsLeft)
         client.unlock(PASSWORD.copyOf())
         assertEquals(Value.Text("+1 555 0100"), client.get("accounts", first.id)?.values?.get("telephone1"))
-        client.changePassword(PASSWORD.copyOf(), "new password".toByteArray())
+        // The default password policy refuses a guessable new password, saying why.
+        val weak = assertThrowsSuspend<OutpostException.WeakPassword> {
+            client.changePassword(PASSWORD.copyOf(), "new password".toByteArray())
+        }
+        assertTrue(weak.reason, weak.reason.startsWith("too easy to guess"))
+        client.changePassword(PASSWORD.copyOf(), "a new pass phrase".toByteArray())
         client.lock()
         assertThrowsSuspend<OutpostException.WrongPassword> { client.unlock(PASSWORD.copyOf()) }
-        client.unlock("new password".toByteArray())
+        client.unlock("a new pass phrase".toByteArray())
         assertTrue(client.isUnlocked())
         client.wipe()
         assertFalse(client.vaultExists())
-        assertThrowsSuspend<OutpostException.NoVault> { client.unlock("new password".toByteArray()) }
+        assertThrowsSuspend<OutpostException.NoVault> { client.unlock("a new pass phrase".toByteArray()) }
     }
 
     @Test

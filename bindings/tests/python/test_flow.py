@@ -105,9 +105,13 @@ def test_whole_flow(emulator, vault_dir):
         assert client.vault_status().attempts_left == 9
         await client.unlock(PASSWORD)
         assert (await client.get("accounts", first.id)).values["telephone1"] == outpost.Value.TEXT("+1 555 0100")
-        await client.change_password(PASSWORD, b"new password")
+        # The default password policy refuses a guessable new password, saying why.
+        with pytest.raises(outpost.OutpostError.WeakPassword) as weak:
+            await client.change_password(PASSWORD, b"new password")
+        assert weak.value.reason.startswith("too easy to guess")
+        await client.change_password(PASSWORD, b"a new pass phrase")
         client.lock()
-        await client.unlock(b"new password")
+        await client.unlock(b"a new pass phrase")
         await client.wipe()
         assert not client.vault_exists()
 

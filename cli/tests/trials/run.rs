@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use outpost_core::sync::{NoObserver, RetryPolicy, SyncConfig, SyncEngine, SyncOptions, SyncProfile, SyncSummary};
 use outpost_core::{
     Auth, AuthConfig, ConflictKind, CreateOptions, Error, KdfParams, LockoutPolicy, OpenOptions, OrgUrl, OutboxOp,
-    OutboxState, Query, RecordState, Resolution, Store, SystemClock, Value, Values, Vault,
+    OutboxState, PasswordPolicy, Query, RecordState, Resolution, Store, SystemClock, Value, Values, Vault,
 };
 use outpost_emulator::{defaults, Emulator, EmulatorConfig, EmulatorHandle, Fault};
 use serde_json::json;
@@ -329,6 +329,7 @@ impl<'a> Trial<'a> {
                 &CreateOptions {
                     kdf: KdfParams::FLOOR,
                     lockout: LockoutPolicy::default(),
+                    password_policy: PasswordPolicy::default(),
                     plaintext_header: false,
                     clock: Arc::new(SystemClock),
                 },

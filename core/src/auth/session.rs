@@ -1209,7 +1209,7 @@ mod tests {
         let emu = Emulator::start(EmulatorConfig::default().with_rows(2, 2, 2)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let opts = crate::CreateOptions { kdf: crate::KdfParams::FLOOR, ..crate::CreateOptions::default() };
-        let vault = crate::Vault::create(dir.path(), b"offline pw", &opts).unwrap();
+        let vault = crate::Vault::create(dir.path(), b"offline pw of the test", &opts).unwrap();
         let config = AuthConfig {
             org: OrgUrl::parse(emu.org_url()).unwrap(),
             client_id: emu.client_id(),

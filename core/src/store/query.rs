@@ -255,7 +255,11 @@ mod tests {
     #[test]
     fn ordered_query_uses_the_column_index() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = CreateOptions { kdf: KdfParams::FLOOR, ..CreateOptions::default() };
+        let opts = CreateOptions {
+            kdf: KdfParams::FLOOR,
+            password_policy: crate::PasswordPolicy::Unchecked,
+            ..CreateOptions::default()
+        };
         let vault = Vault::create(dir.path(), b"pw", &opts).unwrap();
         let store = vault.store();
         let spec = TableSpec {

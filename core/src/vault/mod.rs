@@ -12,6 +12,7 @@ mod files;
 pub mod kdf;
 pub(crate) mod keyslot;
 pub mod lockout;
+pub mod password;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ use self::files::VaultPaths;
 use self::kdf::{KdfParams, KdfParamsExt};
 use self::keyslot::{dek_check, slot_aad, DbSettings, KeyslotFile, Rotation, Slot, SlotKind};
 use self::lockout::{Clock, Counter, CounterRules, Failure, LockoutPolicy, Now, OnLimit};
+use self::password::PasswordPolicy;
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -106,6 +108,9 @@ pub struct CreateOptions {
     pub kdf: KdfParams,
     /// What happens after too many wrong passwords.
     pub lockout: LockoutPolicy,
+    /// What an offline password must be: checked now and at every later password change or
+    /// added password slot (recorded in the vault).
+    pub password_policy: PasswordPolicy,
     /// Keep the first 32 bytes of the database in plaintext (`cipher_plaintext_header_size`),
     /// with the salt kept in the keyslot file, so iOS recognises the file as SQLite and does not
     /// kill the suspended app (0xdead10cc). On by default on iOS only.
@@ -119,6 +124,7 @@ impl Default for CreateOptions {
         CreateOptions {
             kdf: KdfParams::DEFAULT,
             lockout: LockoutPolicy::default(),
+            password_policy: PasswordPolicy::default(),
             plaintext_header: cfg!(target_os = "ios"),
             clock: lockout::system_clock(),
         }
@@ -291,6 +297,9 @@ fn new_slot_params(file: &KeyslotFile, replaced: Option<&KdfParams>) -> KdfParam
 /// checksum anyone can recompute; the database's copy is under SQLCipher's authentication, with
 /// a key only the data key gives (issue 16, defect 3).
 const SETTINGS_RECORD: &str = "keyslot_settings";
+
+/// The database setting that holds the vault's [`PasswordPolicy`] (chosen at creation).
+const PASSWORD_POLICY_RECORD: &str = "password_policy";
 
 fn settings_record(file: &KeyslotFile) -> String {
     let p = &file.policy;
@@ -507,6 +516,7 @@ impl Vault {
         if options.lockout.refuse_after < options.lockout.max_attempts {
             return Err(Error::invalid("refuse_after must be at least max_attempts"));
         }
+        options.password_policy.check(password)?;
         let paths = VaultPaths::new(dir);
         paths.ensure_dir()?;
         let _lock = paths.lock_keys()?;
@@ -538,9 +548,10 @@ impl Vault {
             account_hash: None,
         };
         let store = Store::open(&paths.db, &dek, &db, true)?;
-        if let Err(e) =
-            store.set_setting(SETTINGS_RECORD, &settings_record(&file)).and_then(|()| paths.write_keys(&file))
-        {
+        let recorded = store
+            .set_setting(SETTINGS_RECORD, &settings_record(&file))
+            .and_then(|()| store.set_setting(PASSWORD_POLICY_RECORD, &options.password_policy.record()));
+        if let Err(e) = recorded.and_then(|()| paths.write_keys(&file)) {
             let _ = store.close();
             let _ = paths.remove_db();
             return Err(e);
@@ -698,11 +709,13 @@ impl Vault {
     /// password attempt.
     ///
     /// # Errors
-    /// As [`Vault::unlock`] for `old`; `InvalidArgument` if `new` is empty.
+    /// As [`Vault::unlock`] for `old`; `InvalidArgument` if `new` is empty; `WeakPassword` if
+    /// `new` does not meet the vault's password policy (checked first: no attempt is counted).
     pub fn change_password(&self, old: &[u8], new: &[u8]) -> Result<()> {
         if new.is_empty() {
             return Err(Error::invalid("the new password is empty"));
         }
+        self.password_policy()?.check(new)?;
         let _guard = self.keys_lock.lock().map_err(|_| Error::internal("keys lock poisoned"))?;
         let _lock = self.paths.lock_keys()?;
         let (mut file, opened) = attempt_password(&self.paths, self.clock.as_ref(), old)?;
@@ -726,6 +739,20 @@ impl Vault {
             *t = Some(started.elapsed());
         }
         Ok(())
+    }
+
+    /// The vault's password policy, as chosen at creation (a vault made before policies existed
+    /// has the default).
+    ///
+    /// # Errors
+    /// `Storage`; `Corrupt` if the recorded policy is unreadable.
+    pub fn password_policy(&self) -> Result<PasswordPolicy> {
+        match self.store.setting(PASSWORD_POLICY_RECORD)? {
+            None => Ok(PasswordPolicy::default()),
+            Some(s) => {
+                PasswordPolicy::parse_record(&s).ok_or_else(|| Error::corrupt("database: password policy record"))
+            }
+        }
     }
 
     /// How long the last [`Vault::change_password`] spent re-wrapping and writing the keyslot
@@ -760,6 +787,7 @@ impl Vault {
         if password.is_empty() {
             return Err(Error::invalid("the password is empty"));
         }
+        self.password_policy()?.check(password)?;
         kdf.check_for_new_slot()?;
         let salt = random::<16>()?;
         let kek = slot_kek(&kdf, password, &salt, true)?;
@@ -923,7 +951,7 @@ mod tests {
     use crate::store::TableSpec;
 
     fn opts() -> CreateOptions {
-        CreateOptions { kdf: KdfParams::FLOOR, ..CreateOptions::default() }
+        CreateOptions { kdf: KdfParams::FLOOR, password_policy: PasswordPolicy::Unchecked, ..CreateOptions::default() }
     }
 
     /// Issue 16, defect 3: a new slot never goes below the floor nor below the slot it replaces.

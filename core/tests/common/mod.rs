@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use outpost_core::{
-    Clock, CreateOptions, KdfParams, LockoutPolicy, OpenOptions, PlatformKeyError, PlatformKeyProvider, ServerRow,
-    TableSpec, Value, Values, Vault,
+    Clock, CreateOptions, KdfParams, LockoutPolicy, OpenOptions, PasswordPolicy, PlatformKeyError, PlatformKeyProvider,
+    ServerRow, TableSpec, Value, Values, Vault,
 };
 use zeroize::Zeroizing;
 
@@ -72,7 +72,15 @@ impl Clock for TwoClocks {
 }
 
 pub fn fast_options(clock: Arc<dyn Clock>) -> CreateOptions {
-    CreateOptions { kdf: KdfParams::FLOOR, lockout: LockoutPolicy::default(), plaintext_header: false, clock }
+    // The password policy has its own tests (core/src/vault/password.rs, tests/vault.rs); these
+    // vaults are for everything else and change passwords freely.
+    CreateOptions {
+        kdf: KdfParams::FLOOR,
+        lockout: LockoutPolicy::default(),
+        password_policy: PasswordPolicy::Unchecked,
+        plaintext_header: false,
+        clock,
+    }
 }
 
 pub fn open_options(clock: Arc<dyn Clock>) -> OpenOptions {

@@ -418,6 +418,8 @@ final class AppModel: ObservableObject {
             return "Wrong password: \(left) attempts left."
         case let .LockedOut(retryAfterS: seconds):
             return "Too many wrong passwords: try again in \(seconds) s."
+        case let .WeakPassword(reason: reason):
+            return "Choose a stronger password: \(reason)."
         case .PasswordRefused:
             return "Too many wrong passwords: the password is disabled. Use \(KeychainPlatformKey.biometryName), or reset the app and sync again."
         case .Wiped:

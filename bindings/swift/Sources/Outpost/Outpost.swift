@@ -471,6 +471,38 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
+    typealias FfiType = UInt8
+    typealias SwiftType = UInt8
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt8 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: UInt8, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
+    typealias FfiType = UInt32
+    typealias SwiftType = UInt32
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt32 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
     typealias FfiType = Int32
     typealias SwiftType = Int32
@@ -5094,6 +5126,10 @@ public struct VaultOptions: Equatable, Hashable {
      */
     public var refuseAfter: Int32?
     /**
+     * What the password must be (`None`: at least 8 characters and a strength score of 3).
+     */
+    public var passwordPolicy: PasswordPolicy?
+    /**
      * Keep SQLite's 32-byte header in plaintext (needed on iOS for background work; `None`: on
      * iOS only).
      */
@@ -5116,6 +5152,9 @@ public struct VaultOptions: Equatable, Hashable {
          * a biometric unlock or a wipe (`None`: 50, or `max_attempts` if larger).
          */refuseAfter: Int32? = nil, 
         /**
+         * What the password must be (`None`: at least 8 characters and a strength score of 3).
+         */passwordPolicy: PasswordPolicy? = nil, 
+        /**
          * Keep SQLite's 32-byte header in plaintext (needed on iOS for background work; `None`: on
          * iOS only).
          */plaintextHeader: Bool? = nil) {
@@ -5123,6 +5162,7 @@ public struct VaultOptions: Equatable, Hashable {
         self.maxAttempts = maxAttempts
         self.onLimit = onLimit
         self.refuseAfter = refuseAfter
+        self.passwordPolicy = passwordPolicy
         self.plaintextHeader = plaintextHeader
     }
 
@@ -5146,6 +5186,7 @@ public struct FfiConverterTypeVaultOptions: FfiConverterRustBuffer {
                 maxAttempts: FfiConverterInt32.read(from: &buf), 
                 onLimit: FfiConverterOptionTypeOnLimit.read(from: &buf), 
                 refuseAfter: FfiConverterOptionInt32.read(from: &buf), 
+                passwordPolicy: FfiConverterOptionTypePasswordPolicy.read(from: &buf), 
                 plaintextHeader: FfiConverterOptionBool.read(from: &buf)
         )
     }
@@ -5155,6 +5196,7 @@ public struct FfiConverterTypeVaultOptions: FfiConverterRustBuffer {
         FfiConverterInt32.write(value.maxAttempts, into: &buf)
         FfiConverterOptionTypeOnLimit.write(value.onLimit, into: &buf)
         FfiConverterOptionInt32.write(value.refuseAfter, into: &buf)
+        FfiConverterOptionTypePasswordPolicy.write(value.passwordPolicy, into: &buf)
         FfiConverterOptionBool.write(value.plaintextHeader, into: &buf)
     }
 }
@@ -5828,6 +5870,8 @@ enum OutpostError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case LockedOut(retryAfterS: Int64
     )
     case PasswordRefused
+    case WeakPassword(reason: String
+    )
     case Wiped
     case Corrupt(what: String
     )
@@ -5918,90 +5962,93 @@ public struct FfiConverterTypeOutpostError: FfiConverterRustBuffer {
             retryAfterS: try FfiConverterInt64.read(from: &buf)
             )
         case 3: return .PasswordRefused
-        case 4: return .Wiped
-        case 5: return .Corrupt(
+        case 4: return .WeakPassword(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 5: return .Wiped
+        case 6: return .Corrupt(
             what: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .NewerFormat(
+        case 7: return .NewerFormat(
             found: try FfiConverterInt32.read(from: &buf), 
             supported: try FfiConverterInt32.read(from: &buf)
             )
-        case 7: return .PlatformKeyInvalidated
-        case 8: return .PlatformKey(
+        case 8: return .PlatformKeyInvalidated
+        case 9: return .PlatformKey(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .Locked
-        case 10: return .NoVault
-        case 11: return .VaultExists
-        case 12: return .AccountMismatch(
+        case 10: return .Locked
+        case 11: return .NoVault
+        case 12: return .VaultExists
+        case 13: return .AccountMismatch(
             field: try FfiConverterString.read(from: &buf)
             )
-        case 13: return .InvalidArgument(
+        case 14: return .InvalidArgument(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 14: return .NotFound(
+        case 15: return .NotFound(
             what: try FfiConverterString.read(from: &buf)
             )
-        case 15: return .Storage(
+        case 16: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 16: return .MfaRequired(
+        case 17: return .MfaRequired(
             claims: try FfiConverterOptionString.read(from: &buf), 
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 17: return .InteractionRequired(
+        case 18: return .InteractionRequired(
             claims: try FfiConverterOptionString.read(from: &buf), 
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 18: return .ConsentRequired(
+        case 19: return .ConsentRequired(
             adminConsentUrl: try FfiConverterOptionString.read(from: &buf), 
             userConsentPossible: try FfiConverterBool.read(from: &buf), 
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 19: return .ReauthRequired(
+        case 20: return .ReauthRequired(
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 20: return .BadCredentials(
+        case 21: return .BadCredentials(
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 21: return .Blocked(
+        case 22: return .Blocked(
             code: try FfiConverterInt64.read(from: &buf), 
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 22: return .Configuration(
+        case 23: return .Configuration(
             code: try FfiConverterOptionInt64.read(from: &buf), 
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 23: return .DeviceCodeDeclined(
+        case 24: return .DeviceCodeDeclined(
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 24: return .DeviceCodeExpired(
+        case 25: return .DeviceCodeExpired(
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 25: return .AuthFailed(
+        case 26: return .AuthFailed(
             details: try FfiConverterTypeServerDetails.read(from: &buf)
             )
-        case 26: return .UserCancelled
-        case 27: return .Network(
+        case 27: return .UserCancelled
+        case 28: return .Network(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 28: return .Throttled(
+        case 29: return .Throttled(
             retryAfterS: try FfiConverterInt64.read(from: &buf)
             )
-        case 29: return .PendingChanges(
+        case 30: return .PendingChanges(
             count: try FfiConverterInt64.read(from: &buf)
             )
-        case 30: return .Server(
+        case 31: return .Server(
             status: try FfiConverterInt32.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf)
             )
-        case 31: return .ChangeTrackingUnavailable(
+        case 32: return .ChangeTrackingUnavailable(
             table: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 32: return .SyncInProgress
-        case 33: return .Cancelled
-        case 34: return .Internal(
+        case 33: return .SyncInProgress
+        case 34: return .Cancelled
+        case 35: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -6030,159 +6077,164 @@ public struct FfiConverterTypeOutpostError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(3))
         
         
-        case .Wiped:
+        case let .WeakPassword(reason):
             writeInt(&buf, Int32(4))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .Wiped:
+            writeInt(&buf, Int32(5))
         
         
         case let .Corrupt(what):
-            writeInt(&buf, Int32(5))
+            writeInt(&buf, Int32(6))
             FfiConverterString.write(what, into: &buf)
             
         
         case let .NewerFormat(found,supported):
-            writeInt(&buf, Int32(6))
+            writeInt(&buf, Int32(7))
             FfiConverterInt32.write(found, into: &buf)
             FfiConverterInt32.write(supported, into: &buf)
             
         
         case .PlatformKeyInvalidated:
-            writeInt(&buf, Int32(7))
+            writeInt(&buf, Int32(8))
         
         
         case let .PlatformKey(reason):
-            writeInt(&buf, Int32(8))
+            writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             
         
         case .Locked:
-            writeInt(&buf, Int32(9))
-        
-        
-        case .NoVault:
             writeInt(&buf, Int32(10))
         
         
-        case .VaultExists:
+        case .NoVault:
             writeInt(&buf, Int32(11))
         
         
-        case let .AccountMismatch(field):
+        case .VaultExists:
             writeInt(&buf, Int32(12))
+        
+        
+        case let .AccountMismatch(field):
+            writeInt(&buf, Int32(13))
             FfiConverterString.write(field, into: &buf)
             
         
         case let .InvalidArgument(reason):
-            writeInt(&buf, Int32(13))
+            writeInt(&buf, Int32(14))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .NotFound(what):
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(15))
             FfiConverterString.write(what, into: &buf)
             
         
         case let .Storage(reason):
-            writeInt(&buf, Int32(15))
+            writeInt(&buf, Int32(16))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .MfaRequired(claims,details):
-            writeInt(&buf, Int32(16))
-            FfiConverterOptionString.write(claims, into: &buf)
-            FfiConverterTypeServerDetails.write(details, into: &buf)
-            
-        
-        case let .InteractionRequired(claims,details):
             writeInt(&buf, Int32(17))
             FfiConverterOptionString.write(claims, into: &buf)
             FfiConverterTypeServerDetails.write(details, into: &buf)
             
         
-        case let .ConsentRequired(adminConsentUrl,userConsentPossible,details):
+        case let .InteractionRequired(claims,details):
             writeInt(&buf, Int32(18))
+            FfiConverterOptionString.write(claims, into: &buf)
+            FfiConverterTypeServerDetails.write(details, into: &buf)
+            
+        
+        case let .ConsentRequired(adminConsentUrl,userConsentPossible,details):
+            writeInt(&buf, Int32(19))
             FfiConverterOptionString.write(adminConsentUrl, into: &buf)
             FfiConverterBool.write(userConsentPossible, into: &buf)
             FfiConverterTypeServerDetails.write(details, into: &buf)
             
         
         case let .ReauthRequired(details):
-            writeInt(&buf, Int32(19))
-            FfiConverterTypeServerDetails.write(details, into: &buf)
-            
-        
-        case let .BadCredentials(details):
             writeInt(&buf, Int32(20))
             FfiConverterTypeServerDetails.write(details, into: &buf)
             
         
-        case let .Blocked(code,details):
+        case let .BadCredentials(details):
             writeInt(&buf, Int32(21))
+            FfiConverterTypeServerDetails.write(details, into: &buf)
+            
+        
+        case let .Blocked(code,details):
+            writeInt(&buf, Int32(22))
             FfiConverterInt64.write(code, into: &buf)
             FfiConverterTypeServerDetails.write(details, into: &buf)
             
         
         case let .Configuration(code,details):
-            writeInt(&buf, Int32(22))
+            writeInt(&buf, Int32(23))
             FfiConverterOptionInt64.write(code, into: &buf)
             FfiConverterTypeServerDetails.write(details, into: &buf)
             
         
         case let .DeviceCodeDeclined(details):
-            writeInt(&buf, Int32(23))
-            FfiConverterTypeServerDetails.write(details, into: &buf)
-            
-        
-        case let .DeviceCodeExpired(details):
             writeInt(&buf, Int32(24))
             FfiConverterTypeServerDetails.write(details, into: &buf)
             
         
-        case let .AuthFailed(details):
+        case let .DeviceCodeExpired(details):
             writeInt(&buf, Int32(25))
             FfiConverterTypeServerDetails.write(details, into: &buf)
             
         
-        case .UserCancelled:
+        case let .AuthFailed(details):
             writeInt(&buf, Int32(26))
+            FfiConverterTypeServerDetails.write(details, into: &buf)
+            
+        
+        case .UserCancelled:
+            writeInt(&buf, Int32(27))
         
         
         case let .Network(reason):
-            writeInt(&buf, Int32(27))
+            writeInt(&buf, Int32(28))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Throttled(retryAfterS):
-            writeInt(&buf, Int32(28))
+            writeInt(&buf, Int32(29))
             FfiConverterInt64.write(retryAfterS, into: &buf)
             
         
         case let .PendingChanges(count):
-            writeInt(&buf, Int32(29))
+            writeInt(&buf, Int32(30))
             FfiConverterInt64.write(count, into: &buf)
             
         
         case let .Server(status,code):
-            writeInt(&buf, Int32(30))
+            writeInt(&buf, Int32(31))
             FfiConverterInt32.write(status, into: &buf)
             FfiConverterString.write(code, into: &buf)
             
         
         case let .ChangeTrackingUnavailable(table,reason):
-            writeInt(&buf, Int32(31))
+            writeInt(&buf, Int32(32))
             FfiConverterString.write(table, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case .SyncInProgress:
-            writeInt(&buf, Int32(32))
-        
-        
-        case .Cancelled:
             writeInt(&buf, Int32(33))
         
         
-        case let .Internal(reason):
+        case .Cancelled:
             writeInt(&buf, Int32(34))
+        
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(35))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -6203,6 +6255,109 @@ public func FfiConverterTypeOutpostError_lift(_ buf: RustBuffer) throws -> Outpo
 public func FfiConverterTypeOutpostError_lower(_ value: OutpostError) -> RustBuffer {
     return FfiConverterTypeOutpostError.lower(value)
 }
+
+
+/**
+ * What an offline password must be (checked at creation and at every password change).
+ */
+
+public enum PasswordPolicy: Equatable, Hashable {
+    
+    /**
+     * At least `min_chars` characters and a strength estimate (zxcvbn, 0 to 4) of at least
+     * `min_score` (0: no estimate).
+     */
+    case passphrase(
+        /**
+         * Fewest characters.
+         */minChars: UInt32, 
+        /**
+         * Lowest strength score, 0 to 4.
+         */minScore: UInt8
+    )
+    /**
+     * Digits only, at least `min_digits`: pair it with biometric unlock. A copy of the files
+     * falls to offline guessing of a short PIN in hours (`docs/security.md`).
+     */
+    case pin(
+        /**
+         * Fewest digits.
+         */minDigits: UInt32
+    )
+    /**
+     * No check (the app checks passwords itself).
+     */
+    case unchecked
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PasswordPolicy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePasswordPolicy: FfiConverterRustBuffer {
+    typealias SwiftType = PasswordPolicy
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PasswordPolicy {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .passphrase(minChars: try FfiConverterUInt32.read(from: &buf), minScore: try FfiConverterUInt8.read(from: &buf)
+        )
+        
+        case 2: return .pin(minDigits: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 3: return .unchecked
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PasswordPolicy, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .passphrase(minChars,minScore):
+            writeInt(&buf, Int32(1))
+            FfiConverterUInt32.write(minChars, into: &buf)
+            FfiConverterUInt8.write(minScore, into: &buf)
+            
+        
+        case let .pin(minDigits):
+            writeInt(&buf, Int32(2))
+            FfiConverterUInt32.write(minDigits, into: &buf)
+            
+        
+        case .unchecked:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePasswordPolicy_lift(_ buf: RustBuffer) throws -> PasswordPolicy {
+    return try FfiConverterTypePasswordPolicy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePasswordPolicy_lower(_ value: PasswordPolicy) -> RustBuffer {
+    return FfiConverterTypePasswordPolicy.lower(value)
+}
+
 
 
 /**
@@ -7120,6 +7275,30 @@ fileprivate struct FfiConverterOptionTypeOutpostError: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeOutpostError.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypePasswordPolicy: FfiConverterRustBuffer {
+    typealias SwiftType = PasswordPolicy?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePasswordPolicy.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePasswordPolicy.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

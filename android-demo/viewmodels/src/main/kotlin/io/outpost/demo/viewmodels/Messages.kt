@@ -13,6 +13,7 @@ fun OutpostException.userMessage(): String = when (this) {
         else -> "Wrong password. $attemptsLeft attempts left."
     }
     is OutpostException.LockedOut -> "Too many wrong passwords. Try again in ${waitText(retryAfterS)}."
+    is OutpostException.WeakPassword -> "Choose a stronger password: $reason."
     is OutpostException.PasswordRefused ->
         "Too many wrong passwords: the password is disabled. Use biometric unlock, or reset the app and sync again."
     is OutpostException.Wiped -> "The vault was wiped after too many wrong passwords. Set up again and sync."
