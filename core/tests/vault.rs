@@ -551,19 +551,38 @@ fn racing_unlocks_and_password_changes_lose_nothing() {
         },
         ..fast_options(std::sync::Arc::new(outpost_core::SystemClock))
     };
-    Vault::create(dir.path(), &pw(0), &options).unwrap().lock().unwrap();
+    // A platform slot and a record: rotations (every third change) re-wrap the one and re-key
+    // the database under the other, while platform unlocks race them.
+    let platform = TestPlatformKey::new(7);
+    let v = Vault::create(dir.path(), &pw(0), &options).unwrap();
+    v.add_platform_slot(&platform).unwrap();
+    v.store().register_table(&accounts_spec()).unwrap();
+    v.store().apply_server_rows("accounts", &[account_row(1, "Contoso", "raced")]).unwrap();
+    v.lock().unwrap();
     let current = AtomicUsize::new(0);
+    let rotations = AtomicUsize::new(0);
     let changes = ops / 4;
     let done = AtomicBool::new(false);
     let errors = std::sync::Mutex::new(Vec::<String>::new());
     let counted = AtomicUsize::new(0);
     let path = dir.path();
     let pw = &pw;
+    let platform = &platform;
     std::thread::scope(|s| {
         s.spawn(|| {
-            for _ in 0..changes {
+            let mut k = 0usize;
+            while current.load(Ordering::SeqCst) < changes {
+                k += 1;
                 let c = current.load(Ordering::SeqCst);
+                let rotate = k % 3 == 0;
                 let changed = match Vault::unlock(path, &pw(c), &OpenOptions::default()) {
+                    Ok(mut v) if rotate => match v.rotate_data_key(&pw(c), Some(platform)) {
+                        Ok(report) if report.removed_slots.is_empty() => v.lock(),
+                        Ok(report) => {
+                            Err(Error::Corrupt { what: format!("rotation removed {:?}", report.removed_slots) })
+                        }
+                        Err(e) => Err(e),
+                    },
                     Ok(v) => match v.change_password(&pw(c), &pw(c + 1)) {
                         Ok(()) => v.lock(),
                         Err(e) => Err(e),
@@ -571,13 +590,42 @@ fn racing_unlocks_and_password_changes_lose_nothing() {
                     Err(e) => Err(e),
                 };
                 match changed {
+                    Ok(()) if rotate => {
+                        rotations.fetch_add(1, Ordering::SeqCst);
+                    }
                     Ok(()) => current.store(c + 1, Ordering::SeqCst),
-                    Err(e) => errors.lock().unwrap().push(format!("change {c}: {e:?}")),
+                    Err(e) => {
+                        errors.lock().unwrap().push(format!("change {c}: {e:?}"));
+                        break;
+                    }
                 }
                 counted.fetch_add(1, Ordering::SeqCst);
             }
             done.store(true, Ordering::SeqCst);
         });
+        {
+            let (errors, counted, done) = (&errors, &counted, &done);
+            s.spawn(move || {
+                // Biometric unlocks, racing the rotations that replace the platform blob.
+                let mut i = 0usize;
+                while !done.load(Ordering::SeqCst) || i < 4 {
+                    i += 1;
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    match Vault::unlock_with_platform(path, platform, &OpenOptions::default()) {
+                        Ok(v) => match v.store().get("accounts", "00000000-0000-4000-8000-000000000001") {
+                            Ok(Some(_)) => v.lock().unwrap(),
+                            other => {
+                                errors.lock().unwrap().push(format!("platform read: {:?}", other.map(|r| r.is_some())))
+                            }
+                        },
+                        Err(e) => errors.lock().unwrap().push(format!("platform: {e:?}")),
+                    }
+                    if i > ops * 2 {
+                        break;
+                    }
+                }
+            });
+        }
         for t in 0..3 {
             let (current, errors, counted, done) = (&current, &errors, &counted, &done);
             s.spawn(move || {
@@ -616,7 +664,13 @@ fn racing_unlocks_and_password_changes_lose_nothing() {
     );
     let last = current.load(Ordering::SeqCst);
     assert_eq!(last, changes, "every change landed");
-    Vault::unlock(dir.path(), &pw(last), &OpenOptions::default()).unwrap().lock().unwrap();
+    let rotations = rotations.load(Ordering::SeqCst);
+    assert!(rotations >= changes / 3, "{rotations} rotations");
+    let v = Vault::unlock(dir.path(), &pw(last), &OpenOptions::default()).unwrap();
+    assert!(v.store().get("accounts", "00000000-0000-4000-8000-000000000001").unwrap().is_some());
+    v.store().verify_integrity().unwrap();
+    v.lock().unwrap();
+    Vault::unlock_with_platform(dir.path(), platform, &OpenOptions::default()).unwrap().lock().unwrap();
     assert!(matches!(
         Vault::unlock(dir.path(), &pw(last - 1), &OpenOptions::default()),
         Err(Error::WrongPassword { .. })
@@ -627,7 +681,10 @@ fn racing_unlocks_and_password_changes_lose_nothing() {
         .filter(|n| n.contains(".tmp"))
         .collect();
     assert!(stray.is_empty(), "temp files left: {stray:?}");
-    eprintln!("vault race: {} operations, {changes} password changes, 0 errors", counted.load(Ordering::SeqCst));
+    eprintln!(
+        "vault race: {} operations, {changes} password changes, {rotations} rotations, 0 errors",
+        counted.load(Ordering::SeqCst)
+    );
 }
 
 #[test]
