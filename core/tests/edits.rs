@@ -587,3 +587,58 @@ async fn trials_discarding_a_refused_recreate_keeps_the_record_the_server_has_ag
         assert_matches_server(&server, &store).await;
     }
 }
+
+/// Second full trials run (seed 4503457556177035486, shrunk to 4 operations): a create whose
+/// answer was lost, a server delete of the row, then expired delta tokens. The pull before the
+/// replay had to be a full resync, which has no tombstone to show the row landed and was
+/// deleted, and the create was replayed: the deleted record came back. Now a sent create that a
+/// full pass does not see is kept for the user as "deleted on the server" (no duplicate, no
+/// silent loss); keeping it creates it again, taking the server's side gives it up.
+#[tokio::test(flavor = "multi_thread")]
+async fn trials_a_lost_create_answer_after_which_the_delta_token_expired_is_kept_for_the_user() {
+    for keep in [false, true] {
+        let emu = emulator(2, 0, 0);
+        let server = Server::new(&emu).await;
+        let mut config = test_config();
+        config.retry.max_attempts = 1; // the lost answer ends this sync's push
+        let c = client_with(&emu, SyncProfile::default_profile(), config).await;
+        c.sync().await;
+        let store = c.store();
+        let id = store.create("accounts", values(&[("name", Value::text("created offline"))])).unwrap();
+        emu.inject_fault(Fault {
+            method: Some("POST".into()),
+            path_contains: Some("$batch".into()),
+            lost_ack: true,
+            ..Fault::default()
+        });
+        let s = c
+            .engine
+            .sync(SyncOptions { pull: false, ..SyncOptions::default() }, Arc::new(outpost_core::sync::NoObserver))
+            .await
+            .unwrap();
+        assert!(s.push_error.is_some(), "{s:?}");
+        assert!(server.get(&format!("accounts({id})")).await.is_some(), "the server applied the create");
+        server.delete(&format!("accounts({id})")).await;
+        emu.expire_delta_tokens();
+
+        let s = c.sync().await;
+        assert_eq!(s.open_conflicts, 1, "{s:?}");
+        assert!(server.get(&format!("accounts({id})")).await.is_none(), "the server's delete is not undone");
+        assert_eq!(emu.insert_counts("accounts").get(id.as_str()).copied(), Some(1), "created once");
+        let conflict = store.conflicts().unwrap()[0].clone();
+        assert_eq!((conflict.kind, conflict.record_id.as_str()), (ConflictKind::ServerDeleted, id.as_str()));
+        assert_eq!(store.pending_count().unwrap(), 0);
+        if keep {
+            store.resolve_conflict(conflict.id, &Resolution::TakeLocal).unwrap();
+            let s = c.sync().await;
+            assert!(s.complete && s.open_conflicts == 0 && s.pending == 0, "{s:?}");
+            assert_eq!(server_text(&server, "accounts", &id, "name").await.as_deref(), Some("created offline"));
+        } else {
+            store.resolve_conflict(conflict.id, &Resolution::TakeServer).unwrap();
+            let s = c.sync().await;
+            assert!(s.complete && s.open_conflicts == 0 && s.pending == 0, "{s:?}");
+            assert!(server.get(&format!("accounts({id})")).await.is_none());
+        }
+        assert_matches_server(&server, &store).await;
+    }
+}

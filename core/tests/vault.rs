@@ -574,7 +574,7 @@ fn racing_unlocks_and_password_changes_lose_nothing() {
             while current.load(Ordering::SeqCst) < changes {
                 k += 1;
                 let c = current.load(Ordering::SeqCst);
-                let rotate = k % 3 == 0;
+                let rotate = k.is_multiple_of(3);
                 let changed = match Vault::unlock(path, &pw(c), &OpenOptions::default()) {
                     Ok(mut v) if rotate => match v.rotate_data_key(&pw(c), Some(platform)) {
                         Ok(report) if report.removed_slots.is_empty() => v.lock(),

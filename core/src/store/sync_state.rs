@@ -441,10 +441,22 @@ pub(crate) fn server_deleted_conflict(
 /// End of a full pass: rows it did not see are gone on the server, as if a tombstone had come
 /// for each. A synced row simply goes; a row with local edits or an open conflict becomes a
 /// `ServerDeleted` conflict holding the local view (a pending local delete simply ends). Rows
-/// created locally and not known to be on the server stay (their create is still to be sent).
+/// created locally whose create was never sent stay (their create is still to be sent).
+///
+/// A row created locally whose create *was* sent but never answered (in flight: killed, or the
+/// answer lost) and that the pass did not see is not on the server: either the create never
+/// arrived, or it landed and was deleted there since. A full pass has no tombstones to tell the
+/// two apart (the pull before a replay finds them only with a delta link: ADR 0008). Replaying
+/// would bring a deleted record back; dropping would lose a create that never arrived. So it
+/// becomes a `ServerDeleted` conflict holding the local view, and the user decides (keep: it is
+/// created again; server: it is given up). Issue 14, trials seed 4503457556177035486.
 fn sweep(tx: &Transaction<'_>, table_id: i64, pass: i64) -> Result<u64> {
     let ghosts: Vec<(i64, String, i64)> = tx
-        .prepare("SELECT rid, id, state FROM record WHERE table_id = ?1 AND pass <> ?2 AND state <> 2")?
+        .prepare(
+            "SELECT r.rid, r.id, r.state FROM record r WHERE r.table_id = ?1 AND r.pass <> ?2 AND (r.state <> 2 \
+             OR EXISTS (SELECT 1 FROM outbox o WHERE o.table_id = r.table_id AND o.record_id = r.id \
+                        AND o.op = 'create' AND o.state = 'inflight'))",
+        )?
         .query_map(params![table_id, pass], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (rid, id, state) in &ghosts {
