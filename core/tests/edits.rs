@@ -642,3 +642,48 @@ async fn trials_a_lost_create_answer_after_which_the_delta_token_expired_is_kept
         assert_matches_server(&server, &store).await;
     }
 }
+
+/// Second full trials run (seed 17356269532594158711): a create in flight whose answer never
+/// came, and a row with its id on the server that does not hold its values (another device's
+/// re-create of the id after a server delete, while ours never arrived). The pull took the row
+/// as "our create landed" and settled the entry: our values were gone, neither on the server nor
+/// shown. Now the differing columns are kept as a conflict; "keep mine" sends them.
+#[tokio::test(flavor = "multi_thread")]
+async fn trials_a_row_with_the_id_of_an_unanswered_create_but_other_values_is_a_conflict() {
+    let emu = emulator(2, 0, 0);
+    let server = Server::new(&emu).await;
+    let mut config = test_config();
+    config.retry.max_attempts = 1;
+    let c = client_with(&emu, SyncProfile::default_profile(), config).await;
+    c.sync().await;
+    let store = c.store();
+    let id = store.create("accounts", values(&[("name", Value::text("ours, never arrived"))])).unwrap();
+    // The connection drops before the server runs any part of the $batch.
+    emu.inject_fault(Fault {
+        method: Some("POST".into()),
+        path_contains: Some("$batch".into()),
+        lost_ack_after_parts: Some(0),
+        ..Fault::default()
+    });
+    let s = c
+        .engine
+        .sync(SyncOptions { pull: false, ..SyncOptions::default() }, Arc::new(outpost_core::sync::NoObserver))
+        .await
+        .unwrap();
+    assert!(s.push_error.is_some(), "{s:?}");
+    assert!(server.get(&format!("accounts({id})")).await.is_none(), "nothing arrived");
+    // Another device writes a row with this id.
+    server.patch(&format!("accounts({id})"), serde_json::json!({"name": "theirs"})).await;
+
+    let s = c.sync().await;
+    assert_eq!(s.open_conflicts, 1, "{s:?}");
+    let conflict = store.conflicts().unwrap()[0].clone();
+    assert_eq!((conflict.kind, conflict.record_id.as_str()), (ConflictKind::Update, id.as_str()));
+    assert_eq!(conflict.columns, vec!["name".to_string()]);
+    assert_eq!(server_text(&server, "accounts", &id, "name").await.as_deref(), Some("theirs"));
+    store.resolve_conflict(conflict.id, &Resolution::TakeLocal).unwrap();
+    let s = c.sync().await;
+    assert!(s.complete && s.open_conflicts == 0 && s.pending == 0, "{s:?}");
+    assert_eq!(server_text(&server, "accounts", &id, "name").await.as_deref(), Some("ours, never arrived"));
+    assert_matches_server(&server, &store).await;
+}

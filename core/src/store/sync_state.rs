@@ -362,8 +362,13 @@ fn apply_rows(
                 fts_put(tx, rid, table_id, &row.values, searchable, false)?;
             }
             Some((rid, _)) => {
-                // A create we sent whose answer never came: the server has the row, so it landed
-                // (the id is ours). The entry is settled; edits made since stay queued.
+                // A create we sent whose answer never came, and the server has a row with its
+                // id. Holding our values, it is our create, landed: the entry is settled. Not
+                // holding them, it may be our create edited since, or another device's re-create
+                // of the id after a server delete while ours never arrived (the second full trials
+                // run, seed 17356269532594158711): the columns that differ become a conflict for
+                // the user instead of being given up silently. Edits made since stay queued.
+                unsettled_create_conflict(tx, table_id, &id, row)?;
                 landed.execute(params![table_id, id])?;
                 rebuild(tx, table_id, searchable, rid, &id, Some((&row.values, row.etag.as_deref())))?;
                 if let Some(p) = pass {
@@ -374,6 +379,46 @@ fn apply_rows(
         out.upserted += 1;
         note_change(out, &id);
     }
+    Ok(())
+}
+
+/// See `apply_rows`: an in-flight create of `id` whose values `row` does not hold becomes an
+/// update conflict of the differing columns (local: the create's values; server: `row`).
+fn unsettled_create_conflict(tx: &Transaction<'_>, table_id: i64, id: &str, row: &ServerRow) -> Result<()> {
+    let entry: Option<Option<String>> = tx
+        .query_row(
+            "SELECT json(changes) FROM outbox WHERE table_id = ?1 AND record_id = ?2 AND op = 'create' \
+             AND state = 'inflight' ORDER BY seq LIMIT 1",
+            params![table_id, id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(changes) = entry else { return Ok(()) };
+    let ours = json_values(changes)?;
+    let local: Values = ours
+        .iter()
+        .filter(|(k, _)| !k.contains('@'))
+        .filter(|(k, v)| row.values.get(k.as_str()).is_some_and(|theirs| theirs != *v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if local.is_empty() {
+        return Ok(());
+    }
+    let columns: Vec<&String> = local.keys().collect();
+    tx.execute(
+        "INSERT INTO conflict (table_id, record_id, local_changes, base_values, server_data, server_etag, \
+         kind, columns, detected_at) VALUES (?1, ?2, jsonb(?3), jsonb(?4), jsonb(?5), ?6, 'update', ?7, ?8)",
+        params![
+            table_id,
+            id,
+            to_json(&local),
+            to_json(&Values::new()),
+            to_json(&row.values),
+            row.etag,
+            serde_json::to_string(&columns).unwrap_or_else(|_| "[]".into()),
+            now_unix()
+        ],
+    )?;
     Ok(())
 }
 
