@@ -328,6 +328,8 @@ def test_refused_passwords_as_typed_errors(emulator, vault_dir):
     its own exception class, and the status says so (issue 16, defect 2)."""
 
     async def flow():
+        # Earlier tests handed uniffi their own (now closed) event loop: hand it this one.
+        outpost.uniffi_set_event_loop(asyncio.get_running_loop())
         client = outpost.OutpostClient(vault_dir, emulator.config(outpost))
         options = outpost.VaultOptions(
             kdf=FAST_KDF,
