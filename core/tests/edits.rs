@@ -28,6 +28,16 @@ async fn server_text(server: &Server, set: &str, id: &str, col: &str) -> Option<
     server.get(&format!("{set}({id})?$select={col}")).await.and_then(|v| v[col].as_str().map(str::to_string))
 }
 
+/// A sync that only pushes, and whose push a fault ends (the answer lost, or the connection cut).
+async fn push_only_and_fail(c: &Client) {
+    let s = c
+        .engine
+        .sync(SyncOptions { pull: false, ..SyncOptions::default() }, Arc::new(outpost_core::sync::NoObserver))
+        .await
+        .unwrap();
+    assert!(s.push_error.is_some(), "{s:?}");
+}
+
 /// A second engine on the same vault with another profile.
 fn engine_with(c: &Client, emu: &EmulatorHandle, profile: SyncProfile) -> SyncEngine {
     let org = OrgUrl::parse(emu.org_url()).unwrap();
@@ -122,12 +132,7 @@ async fn defect2_a_create_whose_answer_was_lost_keeps_later_edits_and_deletes() 
         lost_ack: true,
         ..Fault::default()
     });
-    let s = c
-        .engine
-        .sync(SyncOptions { pull: false, ..SyncOptions::default() }, Arc::new(outpost_core::sync::NoObserver))
-        .await
-        .unwrap();
-    assert!(s.push_error.is_some(), "{s:?}");
+    push_only_and_fail(&c).await;
     for id in [&edited, &deleted, &gone] {
         assert!(server.get(&format!("accounts({id})")).await.is_some(), "the server applied the create");
     }
@@ -468,12 +473,7 @@ async fn trials_a_record_deleted_behind_its_sent_create_cannot_be_edited() {
         count: 1,
         ..Fault::default()
     });
-    let s = c
-        .engine
-        .sync(SyncOptions { pull: false, ..SyncOptions::default() }, Arc::new(outpost_core::sync::NoObserver))
-        .await
-        .unwrap();
-    assert!(s.push_error.is_some(), "{s:?}");
+    push_only_and_fail(&c).await;
     store.delete("accounts", &id).unwrap();
     assert!(store.get("accounts", &id).unwrap().is_none(), "deleted for the app");
     let edit = store.update("accounts", &id, values(&[("name", Value::text("edited after the delete"))]));
@@ -611,12 +611,7 @@ async fn trials_a_lost_create_answer_after_which_the_delta_token_expired_is_kept
             lost_ack: true,
             ..Fault::default()
         });
-        let s = c
-            .engine
-            .sync(SyncOptions { pull: false, ..SyncOptions::default() }, Arc::new(outpost_core::sync::NoObserver))
-            .await
-            .unwrap();
-        assert!(s.push_error.is_some(), "{s:?}");
+        push_only_and_fail(&c).await;
         assert!(server.get(&format!("accounts({id})")).await.is_some(), "the server applied the create");
         server.delete(&format!("accounts({id})")).await;
         emu.expire_delta_tokens();
@@ -665,12 +660,7 @@ async fn trials_a_row_with_the_id_of_an_unanswered_create_but_other_values_is_a_
         lost_ack_after_parts: Some(0),
         ..Fault::default()
     });
-    let s = c
-        .engine
-        .sync(SyncOptions { pull: false, ..SyncOptions::default() }, Arc::new(outpost_core::sync::NoObserver))
-        .await
-        .unwrap();
-    assert!(s.push_error.is_some(), "{s:?}");
+    push_only_and_fail(&c).await;
     assert!(server.get(&format!("accounts({id})")).await.is_none(), "nothing arrived");
     // Another device writes a row with this id.
     server.patch(&format!("accounts({id})"), serde_json::json!({"name": "theirs"})).await;

@@ -6,7 +6,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::records::{fts_delete, load, mirror, norm_id, now_unix, rebuild, table_id, RecordState, ServerRow};
-use super::sync_state::{json_values, server_deleted_conflict};
+use super::sync_state::{insert_conflict, json_values, server_deleted_conflict};
 use super::value::{to_json, Values};
 use super::Store;
 use crate::error::{Error, Result};
@@ -128,7 +128,7 @@ pub enum ConflictKind {
 }
 
 impl ConflictKind {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ConflictKind::Update => "update",
             ConflictKind::ServerDeleted => "server_deleted",
@@ -755,21 +755,7 @@ impl Store {
                 return Ok(());
             }
             tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
-            tx.execute(
-                "INSERT INTO conflict (table_id, record_id, local_changes, base_values, server_data, server_etag, \
-                 kind, columns, detected_at) VALUES (?1, ?2, jsonb(?3), jsonb(?4), jsonb(?5), ?6, ?7, ?8, ?9)",
-                params![
-                    table_id,
-                    id,
-                    to_json(local),
-                    to_json(base),
-                    server.map(|s| to_json(&s.values)),
-                    server.and_then(|s| s.etag.clone()),
-                    kind.as_str(),
-                    serde_json::to_string(columns).map_err(|e| Error::internal(e.to_string()))?,
-                    now_unix()
-                ],
-            )?;
+            insert_conflict(tx, table_id, &id, kind, columns, local, base, server)?;
             refresh(tx, table_id, &searchable, &id, server)
         })
     }
@@ -793,20 +779,7 @@ impl Store {
     ) -> Result<()> {
         self.write(|tx| {
             let (table_id, id, searchable, _) = locate(tx, seq)?;
-            tx.execute(
-                "INSERT INTO conflict (table_id, record_id, local_changes, base_values, server_data, server_etag, \
-                 kind, columns, detected_at) VALUES (?1, ?2, jsonb(?3), jsonb(?4), jsonb(?5), ?6, 'update', ?7, ?8)",
-                params![
-                    table_id,
-                    id,
-                    to_json(local),
-                    to_json(base),
-                    to_json(&server.values),
-                    server.etag,
-                    serde_json::to_string(columns).map_err(|e| Error::internal(e.to_string()))?,
-                    now_unix()
-                ],
-            )?;
+            insert_conflict(tx, table_id, &id, ConflictKind::Update, columns, local, base, Some(server))?;
             if remaining.is_empty() {
                 tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
             } else {

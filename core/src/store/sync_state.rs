@@ -4,6 +4,7 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::outbox::ConflictKind;
 use super::records::{
     fts_delete, fts_put, load, mirror, norm_id, now_unix, pending_changes, rebuild, table_id, RecordState, ServerRow,
 };
@@ -404,18 +405,34 @@ fn unsettled_create_conflict(tx: &Transaction<'_>, table_id: i64, id: &str, row:
     if local.is_empty() {
         return Ok(());
     }
-    let columns: Vec<&String> = local.keys().collect();
+    let columns: Vec<String> = local.keys().cloned().collect();
+    insert_conflict(tx, table_id, id, ConflictKind::Update, &columns, &local, &Values::new(), Some(row))
+}
+
+/// Record a conflict of `kind` for `id`: the local side, its base, and the server's copy (if any).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn insert_conflict(
+    tx: &Transaction<'_>,
+    table_id: i64,
+    id: &str,
+    kind: ConflictKind,
+    columns: &[String],
+    local: &Values,
+    base: &Values,
+    server: Option<&ServerRow>,
+) -> Result<()> {
     tx.execute(
         "INSERT INTO conflict (table_id, record_id, local_changes, base_values, server_data, server_etag, \
-         kind, columns, detected_at) VALUES (?1, ?2, jsonb(?3), jsonb(?4), jsonb(?5), ?6, 'update', ?7, ?8)",
+         kind, columns, detected_at) VALUES (?1, ?2, jsonb(?3), jsonb(?4), jsonb(?5), ?6, ?7, ?8, ?9)",
         params![
             table_id,
             id,
-            to_json(&local),
-            to_json(&Values::new()),
-            to_json(&row.values),
-            row.etag,
-            serde_json::to_string(&columns).unwrap_or_else(|_| "[]".into()),
+            to_json(local),
+            to_json(base),
+            server.map(|s| to_json(&s.values)),
+            server.and_then(|s| s.etag.clone()),
+            kind.as_str(),
+            serde_json::to_string(columns).map_err(|e| Error::internal(e.to_string()))?,
             now_unix()
         ],
     )?;
